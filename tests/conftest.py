@@ -1,0 +1,44 @@
+"""Test-wide settings: the smallest measurement budget, and a check that nothing is left behind."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Measurements in tests exercise every code path at the smallest size (conventions §3); notebook kernels started
+# by nbval inherit this environment.
+os.environ.setdefault("HFTOS_BUDGET", "smoke")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def _our_shm() -> set[str]:
+    shm = Path("/dev/shm")
+    return {p.name for p in shm.iterdir() if p.name.startswith("hftos")} if shm.is_dir() else set()
+
+
+def _children() -> set[int]:
+    kids: set[int] = set()
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        try:
+            kids.update(int(x) for x in (task / "children").read_text().split())
+        except OSError:
+            pass
+    return kids
+
+
+@pytest.fixture(autouse=True)
+def leaves_nothing_behind(request: pytest.FixtureRequest):
+    """Fail a test that leaves a child process or one of our shared-memory segments behind.
+
+    Tests that use the session-scoped browser legitimately keep its driver and Chromium running between tests, so
+    for them only shared memory is checked.
+    """
+    check_kids = "browser" not in request.fixturenames
+    shm_before, kids_before = _our_shm(), _children()
+    yield
+    leaked_shm = _our_shm() - shm_before
+    leaked_kids = _children() - kids_before if check_kids else set()
+    assert not leaked_shm, f"shared-memory segments left behind: {sorted(leaked_shm)}"
+    assert not leaked_kids, f"child processes left behind: {sorted(leaked_kids)}"
