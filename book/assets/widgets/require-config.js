@@ -1,0 +1,9 @@
+// Tell RequireJS where the widget manager's files are, so the fonts its CSS refers to load from this site
+// (embed-amd.js derives its public path from its module's URL; without this it looks beside each page).
+(function () {
+  var src = document.currentScript && document.currentScript.src;
+  if (!src || !window.require) { return; }
+  var base = src.slice(0, src.lastIndexOf("/"));
+  // The module is defined inline under this id; only its URL (and so the fonts' base) comes from the mapping.
+  window.require.config({ paths: { "@jupyter-widgets/html-manager": base + "/html-manager" } });
+})();
