@@ -1,0 +1,39 @@
+"""C through cffi: the course's native measurements, one C file per topic.
+
+Every timing function returns a :class:`hftos.measure.Result` (raw per-event samples in ns plus
+the method and host). Nothing is compiled at import time: the first call of a topic compiles
+its C file (about half a second) into the on-disk cache (``$HFTOS_CACHE`` or
+``~/.cache/hftos/native``); later calls and new processes load it from there.
+
+Experiments that fork, pin CPUs or busy-poll run in a helper process with a timeout
+(:mod:`hftos.native.runner`), never inside the Jupyter kernel; this is transparent to callers.
+
+Errors:
+
+- :class:`NativeError` (an ``OSError``): a C call failed; ``errno`` and the message say what.
+- ``ValueError``: bad arguments, raised before any C runs.
+- :class:`NotEnoughCPUs` (a ``ValueError``): a two-CPU experiment (``spsc_*``, or explicit
+  different ``cpus``) under an affinity mask with one CPU. Catch it to print its message.
+- :class:`HelperTimeout` (a ``NativeError``): the helper overran its timeout and was killed.
+- :class:`CompileError`: gcc rejected the C; the message is gcc's.
+- ``NotImplementedError``: ``rdtsc_cost``/``tsc_calibrate`` on a non-x86 machine.
+
+Show the code that runs with ``print(source("pingpong"))``.
+"""
+
+from .batch import batch_write
+from .build import CompileError, compile_module, compile_snippet, source
+from .checks import NativeError, NotEnoughCPUs, allowed_cpus
+from .cow import cow_demo
+from .forkcost import fork_cost
+from .ipc import spsc_layout, spsc_pingpong, spsc_throughput
+from .pingpong import eventfd_pingpong, fifo_pingpong, pipe_pingpong
+from .runner import HelperTimeout
+from .syscalls import clock_gettime_cost, clock_ids, rdtsc_cost, syscall_getpid, tsc_calibrate
+
+__all__ = [
+    "CompileError", "HelperTimeout", "NativeError", "NotEnoughCPUs",
+    "allowed_cpus", "batch_write", "clock_gettime_cost", "clock_ids", "compile_module", "compile_snippet",
+    "cow_demo", "eventfd_pingpong", "fifo_pingpong", "fork_cost", "pipe_pingpong", "rdtsc_cost", "source",
+    "spsc_layout", "spsc_pingpong", "spsc_throughput", "syscall_getpid", "tsc_calibrate",
+]
