@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -46,8 +47,9 @@ class ToolRun:
 
     @property
     def command(self) -> str:
-        """The command as a reader would type it (the program by its name, not its full path)."""
-        return " ".join((os.path.basename(self.argv[0]),) + self.argv[1:])
+        """The command as a reader would type it: the program by its name, this interpreter as ``python``."""
+        prog = "python" if self.argv[0] == sys.executable else os.path.basename(self.argv[0])
+        return " ".join((prog,) + self.argv[1:])
 
     def __str__(self) -> str:
         if self.returncode is None:

@@ -1,4 +1,4 @@
-"""Test-wide settings: the smallest measurement budget, and a check that nothing is left behind."""
+"""A check that no test leaves anything behind (the budget and backend are set in the root conftest.py)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-
-# Measurements in tests exercise every code path at the smallest size (conventions §3); notebook kernels started
-# by nbval inherit this environment.
-os.environ.setdefault("HFTOS_BUDGET", "smoke")
-os.environ.setdefault("MPLBACKEND", "Agg")
-
 
 def _our_shm() -> set[str]:
     shm = Path("/dev/shm")

@@ -51,8 +51,9 @@ def site() -> Iterator[str]:
         if os.environ.get("CI") == "true":
             pytest.fail("chromium is not installed; .ci/run must install it (apt-get install chromium)")
         pytest.skip("chromium is not installed (apt-get install chromium): the browser test is skipped")
+    jb = Path(sys.executable).with_name("jupyter-book")
     build = subprocess.run(
-        [sys.executable, "-m", "jupyter_book", "build", str(ROOT), "-W", "-n", "--keep-going"],
+        [str(jb) if jb.exists() else "jupyter-book", "build", str(ROOT), "-W", "-n", "--keep-going"],
         cwd=ROOT, capture_output=True, text=True, timeout=1800,
     )
     assert build.returncode == 0, f"jupyter-book build failed:\n{build.stdout[-6000:]}\n{build.stderr[-6000:]}"

@@ -15,6 +15,7 @@ def test_run_captures_output_and_status() -> None:
     assert r.returncode == 3 and not r.ok
     assert r.stdout.strip() == "out" and r.stderr.strip() == "err"
     assert "exit status 3" in str(r)
+    assert r.command.startswith("python -c "), "this interpreter is shown as 'python', whatever its path"
 
 
 def test_missing_tool_gives_install_hint_not_exception() -> None:

@@ -4,6 +4,10 @@
   var src = document.currentScript && document.currentScript.src;
   if (!src || !window.require) { return; }
   var base = src.slice(0, src.lastIndexOf("/"));
-  // The module is defined inline under this id; only its URL (and so the fonts' base) comes from the mapping.
-  window.require.config({ paths: { "@jupyter-widgets/html-manager": base + "/html-manager" } });
+  // The modules are defined inline under these ids; only their URLs (and so the fonts' base) come from the
+  // mapping. Both resolve to files directly in this folder.
+  window.require.config({ paths: {
+    "@jupyter-widgets/html-manager/dist": base,
+    "@jupyter-widgets/html-manager": base + "/html-manager"
+  } });
 })();
