@@ -201,7 +201,7 @@ class Schedule:
                 for s in self.jobs
             ],
             "averages": dict(self.averages),
-            "timeline": [{"job": s.job, "start": s.start, "end": s.end} for s in self.timeline],
+            "timeline": [{"job": s.job, "start": s.start, "end": s.end, "kind": s.kind} for s in self.timeline],
             "switches": self.switches,
         }
 
