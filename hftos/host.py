@@ -1001,6 +1001,17 @@ def fingerprint(info: HostInfo | None = None) -> dict[str, Any]:
     }
 
 
+def summary(info: HostInfo | None = None) -> str:
+    """One line naming the host, for a section notebook's opening and for figure captions.
+
+    The full table is :func:`report`; this line is what every measurement should be read against.
+    """
+    f = fingerprint(info)
+    virt = f["virt"] if f["virt"] not in (None, "", "none", _UNKNOWN) else "bare metal (no VM detected)"
+    return (f"{f['cpu_model'] or 'unknown CPU'}, {f['cpus']} CPUs, SMT: {f['smt']}, Linux {f['kernel']} {f['preempt']}, "
+            f"{virt}, clocksource {f['clocksource']}, THP {f['thp']}")
+
+
 # ----------------------------------------------------------------------------------------------
 # report
 # ----------------------------------------------------------------------------------------------

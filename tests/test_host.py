@@ -550,3 +550,9 @@ def test_command_line() -> None:
     d = json.loads(js)
     assert d["kernel_release"] == os.uname().release
     assert HostInfo.from_dict(d).kernel_release == d["kernel_release"]
+
+
+def test_summary_is_one_line_naming_the_host() -> None:
+    line = host.summary()
+    fp = host.fingerprint()
+    assert "\n" not in line and str(fp["cpus"]) in line and fp["kernel"] in line
