@@ -30,10 +30,11 @@ from .ipc import spsc_layout, spsc_pingpong, spsc_throughput
 from .pingpong import eventfd_pingpong, fifo_pingpong, pipe_pingpong
 from .runner import HelperTimeout
 from .syscalls import clock_gettime_cost, clock_ids, rdtsc_cost, syscall_getpid, tsc_calibrate
+from .timer import timer_wakeup
 
 __all__ = [
     "CompileError", "HelperTimeout", "NativeError", "NotEnoughCPUs",
     "allowed_cpus", "batch_write", "clock_gettime_cost", "clock_ids", "compile_module", "compile_snippet",
     "cow_demo", "eventfd_pingpong", "fifo_pingpong", "fork_cost", "pipe_pingpong", "rdtsc_cost", "source",
-    "spsc_layout", "spsc_pingpong", "spsc_throughput", "syscall_getpid", "tsc_calibrate",
+    "spsc_layout", "spsc_pingpong", "spsc_throughput", "syscall_getpid", "timer_wakeup", "tsc_calibrate",
 ]
