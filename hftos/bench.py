@@ -18,7 +18,8 @@ Metrics and their definitions:
 ``pipe_rtt_cross_cpu_ns``
     a full two-pipe round trip with the two processes on two CPUs (wake-up latency); ``None`` on a one-CPU host.
 ``fork_exit_wait_us_16mib``
-    ``fork()`` + child ``_exit()`` + ``waitpid()`` with 16 MiB of touched memory in the parent, in microseconds.
+    ``fork()`` + child ``_exit()`` + ``waitpid()`` from a parent whose whole resident size is about 16 MiB (a small
+    C program that touched 16 MiB with 4 KiB pages, not the Python interpreter), in microseconds.
 ``spsc_rtt_cross_cpu_ns`` / ``spsc_throughput_mops``
     round trip through the lock-free shared-memory ring between two processes on two CPUs, and one-way throughput in
     millions of messages per second; ``None`` on a one-CPU host.
@@ -107,7 +108,7 @@ def collect(progress: Callable[[str], None] | None = None) -> list[Metric]:
 
     def fork16():
         r = _scaled_result(native.fork_cost(16, method="fork"), "fork+_exit+waitpid, 16 MiB parent", 1e-3, "us")
-        return r, _median(r), "us", "4 KiB pages (MADV_NOHUGEPAGE)"
+        return r, _median(r), "us", f"4 KiB pages (MADV_NOHUGEPAGE), parent VmRSS {r.method['rss_kib'] / 1024:.1f} MiB"
 
     one_cpu = ("skipped: needs two CPUs in this process's affinity mask (two busy-polling ends on one CPU "
                "hand over only when the scheduler preempts one)")

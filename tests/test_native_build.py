@@ -78,6 +78,45 @@ def test_topic_modules_compile_with_werror(cache: Path) -> None:
         assert compiled.path.exists()
 
 
+def test_executable_builds_once_then_hits_the_cache(cache: Path) -> None:
+    from hftos.native import forkcost
+
+    first = forkcost.program()
+    assert not first.from_cache and first.path.parent == cache and os.access(first.path, os.X_OK)
+    second = forkcost.program()
+    assert second.from_cache and second.path == first.path
+    assert not list(cache.glob(".build-*")), "temporary build directory left behind"
+    # Other source text (here: the same file with its own main() instead of the define) is another program.
+    other = build.compile_executable("forkcost", source("forkcost") + "\nint main(void) { return 0; }\n")
+    assert other.path != first.path and subprocess.run([str(other.path)], timeout=10).returncode == 0
+
+
+def _program(tag: str) -> str:
+    return f'/* {tag} */\n#include <stdio.h>\nint main(void) {{ puts("ok"); return 0; }}\n'
+
+
+def test_concurrent_executable_builds_do_not_corrupt_the_cache(cache: Path) -> None:
+    src = _program(uuid.uuid4().hex)
+    code = ("import subprocess; from hftos.native import build; "
+            f"p = build.compile_executable('prog', {src!r}).path; "
+            "assert subprocess.run([str(p)], capture_output=True, text=True).stdout == 'ok\\n'")
+    procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(3)]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
+    assert len(list(cache.glob("_hftos_exe_prog_*"))) == 1
+    assert not list(cache.glob(".build-*"))
+    assert build.compile_executable("prog", src).from_cache
+
+
+def test_executable_compile_error_shows_gcc_message(cache: Path) -> None:
+    with pytest.raises(CompileError) as info:
+        build.compile_executable("prog", f"/* {uuid.uuid4().hex} */\nint main(void) {{ int unused; return 0; }}\n")
+    msg = str(info.value)
+    assert "prog.c:2:" in msg and "unused" in msg and "error" in msg
+    assert not list(cache.glob(".build-*"))
+    with pytest.raises(ValueError):
+        build.executable("forkcost", defines=("X; rm -rf /",))
+
+
 def test_source_returns_the_c_that_runs() -> None:
     for topic in ("syscalls", "pingpong", "forkcost", "cow", "ipc", "batch", "common"):
         text = source(topic)

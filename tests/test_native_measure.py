@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import platform
+import signal
 
 import numpy as np
 import pytest
 
 from hftos import native
 from hftos.measure import Result
-from hftos.native import runner
+from hftos.native import forkcost, runner
 
 TWO_CPUS = len(os.sched_getaffinity(0)) >= 2
 needs_two_cpus = pytest.mark.skipif(not TWO_CPUS, reason="needs two CPUs in this process's affinity mask")
@@ -86,17 +88,112 @@ def test_pingpong_cross_cpu() -> None:
     assert r.method["cpus"] == [a, b] and r.method["same_cpu"] is False
 
 
+@pytest.mark.parametrize("thp", [False, True])
 @pytest.mark.parametrize("method", ["fork", "vfork", "posix_spawn", "fork_exec"])
-def test_fork_cost(method: str) -> None:
-    r = native.fork_cost(4, method=method, n=5)
+def test_fork_cost(method: str, thp: bool) -> None:
+    r = native.fork_cost(4, method=method, thp=thp, n=5)
     sane(r, 5)
-    assert r.method["rss_kib"] > 4 * 1024
+    assert 4 * 1024 <= r.method["rss_kib"] <= 4 * 1024 + 8192
+    assert r.method["madvise"] == ("MADV_HUGEPAGE" if thp else "MADV_NOHUGEPAGE")
+    assert r.method["anon_huge_kib"] <= r.method["rss_kib"]
+    assert r.method["command"].startswith(f"forkcost {method} {4 * 2**20} {int(thp)} ")
 
 
-def test_fork_cost_thp() -> None:
-    r = native.fork_cost(4, thp=True, n=3)
+@pytest.mark.parametrize("thp", [False, True])
+@pytest.mark.parametrize("mib", [16, 64])
+def test_fork_cost_parent_is_the_requested_size(mib: int, thp: bool) -> None:
+    """The measuring parent is a small C program: its VmRSS is the region plus at most a few MiB."""
+    r = native.fork_cost(mib, thp=thp, n=3)
     sane(r, 3)
-    assert r.method["madvise"] == "MADV_HUGEPAGE" and r.method["anon_huge_kib"] >= 0
+    assert mib * 1024 <= r.method["rss_kib"] <= mib * 1024 + 8192
+
+
+def test_fork_sweep() -> None:
+    results = forkcost.fork_sweep([4, 8], methods=("fork", "vfork"), n=3)
+    assert [(r.method["call"].split("(")[0], r.method["thp"], r.method["rss_mib"]) for r in results] == [
+        (m, t, s) for m in ("fork", "vfork") for t in (False, True) for s in (4, 8)]
+    for r in results:
+        sane(r, 3)
+        assert r.method["rss_mib"] * 1024 <= r.method["rss_kib"] <= r.method["rss_mib"] * 1024 + 8192
+
+
+def test_fork_sweep_default_sizes_follow_the_budget() -> None:
+    results = forkcost.fork_sweep(thp=False)
+    assert [r.method["rss_mib"] for r in results] == list(forkcost.SWEEP_SIZES_MIB["smoke"])
+    for r in results:
+        sane(r, 10)
+
+
+def _programs_running(path: str) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and os.readlink(f"/proc/{entry}/exe") == path:
+                pids.append(int(entry))
+        except OSError:
+            pass
+    return pids
+
+
+def test_fork_cost_timeout_kills_the_program_and_its_children() -> None:
+    exe = str(forkcost.program().path)
+    with pytest.raises(native.HelperTimeout) as info:
+        native.fork_cost(16, n=10**7, timeout=1.0)
+    assert info.value.errno == errno.ETIMEDOUT
+    assert not _programs_running(exe)  # the program and its forked children (same executable) are gone
+
+
+def test_fork_cost_interrupt_kills_the_program() -> None:
+    """Ctrl-C ("interrupt kernel") during a measurement: the program's process group is killed and reaped."""
+    def interrupt(signum, frame):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    exe = str(forkcost.program().path)
+    old = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.5)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            native.fork_cost(16, n=10**7, timeout=60)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert not _programs_running(exe)
+
+
+def test_fork_cost_program_errors_carry_errno() -> None:
+    exe = str(forkcost.program().path)
+    with pytest.raises(native.NativeError) as info:
+        runner.run_program([exe, "fork", "16", "0", "0"], timeout=30, what="fork_cost")
+    assert info.value.errno == errno.EINVAL and "usage" in str(info.value)
+    with pytest.raises(native.NativeError) as info:  # past memory_bytes(): mmap itself refuses
+        runner.run_program([exe, "fork", str(2**62), "0", "0", "1"], timeout=30, what="fork_cost")
+    assert info.value.errno == errno.ENOMEM and "mmap" in str(info.value)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: native.fork_cost(10**9),
+    lambda: native.fork_cost(-1),
+    lambda: native.fork_cost(True),
+    lambda: native.fork_cost(16, method="clone9"),
+    lambda: native.fork_cost(16, thp="yes"),
+    lambda: native.fork_cost(16, n=0),
+    lambda: native.fork_cost(16, timeout=0),
+    lambda: forkcost.fork_sweep([4, 10**9]),
+    lambda: forkcost.fork_sweep([]),
+    lambda: forkcost.fork_sweep("16"),
+    lambda: forkcost.fork_sweep([4], methods=("fork", "clone9")),
+    lambda: forkcost.fork_sweep([4], thp=(False, "yes")),
+    lambda: forkcost.fork_sweep([4], n=-1),
+    lambda: forkcost.fork_sweep([4], timeout=-1),
+])
+def test_fork_bad_arguments_raise_before_anything_runs(call, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    def must_not_run(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("ran before the arguments were checked")
+
+    monkeypatch.setattr(forkcost, "program", must_not_run)
+    monkeypatch.setattr(runner, "run_program", must_not_run)
+    with pytest.raises(ValueError):
+        call()
 
 
 def test_cow_demo() -> None:

@@ -25,7 +25,7 @@ from .batch import batch_write
 from .build import CompileError, compile_module, compile_snippet, source
 from .checks import NativeError, NotEnoughCPUs, allowed_cpus
 from .cow import cow_demo
-from .forkcost import fork_cost
+from .forkcost import fork_cost, fork_sweep
 from .ipc import spsc_layout, spsc_pingpong, spsc_throughput
 from .pingpong import eventfd_pingpong, fifo_pingpong, pipe_pingpong
 from .runner import HelperTimeout
@@ -35,6 +35,6 @@ from .timer import timer_wakeup
 __all__ = [
     "CompileError", "HelperTimeout", "NativeError", "NotEnoughCPUs",
     "allowed_cpus", "batch_write", "clock_gettime_cost", "clock_ids", "compile_module", "compile_snippet",
-    "cow_demo", "eventfd_pingpong", "fifo_pingpong", "fork_cost", "pipe_pingpong", "rdtsc_cost", "source",
+    "cow_demo", "eventfd_pingpong", "fifo_pingpong", "fork_cost", "fork_sweep", "pipe_pingpong", "rdtsc_cost", "source",
     "spsc_layout", "spsc_pingpong", "spsc_throughput", "syscall_getpid", "timer_wakeup", "tsc_calibrate",
 ]

@@ -21,6 +21,11 @@ How the cache works:
   (``python -m hftos.native.build``); its stderr is captured and becomes the message of
   :class:`CompileError`.
 
+The same cache also holds small standalone programs (:func:`executable`): a topic file compiled with
+a ``-D`` define that switches on its ``main()``, for measurements whose parent process must be
+small (a Python interpreter is 35-50 MiB resident). Same flags, same kind of key (plus the
+defines), same temporary directory and atomic rename; gcc runs directly, as a subprocess.
+
 Nothing here runs at import time.
 """
 
@@ -72,6 +77,15 @@ class Compiled:
     lib: Any
     path: Path
     from_cache: bool  #: True if the ``.so`` was already on disk when this process first loaded it
+
+
+@dataclass(frozen=True)
+class Executable:
+    """A compiled standalone program in the cache."""
+
+    name: str
+    path: Path
+    from_cache: bool  #: True if the program was already on disk when this call looked for it
 
 
 _loaded: dict[str, Compiled] = {}
@@ -171,6 +185,64 @@ def compile_snippet(cdef: str, source: str) -> Any:
     :func:`compile_module`, which also returns the ``ffi``.
     """
     return compile_module("snippet", cdef, source).lib
+
+
+def executable(topic: str, *, defines: Sequence[str] = ()) -> Executable:
+    """Compile (or find in the cache) ``hftos/native/<topic>.c`` as a standalone program.
+
+    ``defines`` are macro names passed as ``-D<name>``, typically the one that switches on the
+    file's ``main()`` (``HFTOS_FORKCOST_MAIN``); the file otherwise is the same text the cffi
+    module is built from, so the C a reader sees is the C that runs.
+    """
+    return compile_executable(topic, source(topic), filename=str(NATIVE_DIR / f"{topic}.c"), defines=defines)
+
+
+def compile_executable(name: str, src: str, *, filename: str | None = None,
+                       defines: Sequence[str] = ()) -> Executable:
+    """Compile (or find in the cache) C source text with a ``main()`` into a program.
+
+    The program is ``<cache>/_hftos_exe_<name>_<hash>``, keyed like :func:`compile_module` (source,
+    ``common.h``, flags, defines, libraries, compiler version). Compiled with the course's flags
+    (``-O2 -Wall -Wextra -Werror``) in a private temporary directory and renamed into place
+    atomically, so concurrent builds are safe. Raises :class:`CompileError` with gcc's messages,
+    which name ``filename`` (default ``<name>.c``) and its own line numbers.
+    """
+    for d in defines:
+        if not (d and d.replace("_", "a").isalnum() and not d[0].isdigit()):
+            raise ValueError(f"a define must be a C identifier, got {d!r}")
+    src = f'#line 1 "{filename or name + ".c"}"\n{src}'
+    flags = [*CFLAGS, *(f"-D{d}" for d in defines)]
+    h = hashlib.sha256()
+    for part in ("executable", name, src, (NATIVE_DIR / "common.h").read_text(), " ".join(flags),
+                 " ".join(LIBRARIES), " ".join(_compiler()), compiler_version()):
+        h.update(part.encode())
+        h.update(b"\0")
+    directory = cache_dir()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CompileError(f"cannot create the cache directory {directory} ({exc.strerror}); "
+                           "set HFTOS_CACHE to a writable directory") from exc
+    target = directory / f"_hftos_exe_{name}_{h.hexdigest()[:16]}"
+    if target.exists():
+        return Executable(name, target, True)
+    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=directory))
+    try:
+        (tmp / f"{name}.c").write_text(src)
+        cmd = [*_compiler(), *flags, "-I", str(NATIVE_DIR), "-o", str(tmp / name), str(tmp / f"{name}.c"),
+               *(f"-l{lib}" for lib in LIBRARIES)]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT)
+        except subprocess.TimeoutExpired as exc:
+            raise CompileError(f"compiling {name} took longer than {COMPILE_TIMEOUT:.0f} s") from exc
+        except OSError as exc:
+            raise CompileError(f"no working C compiler ({cmd[0]}): {exc}") from exc
+        if proc.returncode != 0:
+            raise CompileError(f"compiling {name} failed:\n{(proc.stdout + proc.stderr).strip()}")
+        os.replace(tmp / name, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return Executable(name, target, False)
 
 
 def _import(modname: str, path: Path) -> ModuleType:
