@@ -23,6 +23,9 @@ Metrics and their definitions:
 ``spsc_rtt_cross_cpu_ns`` / ``spsc_throughput_mops``
     round trip through the lock-free shared-memory ring between two processes on two CPUs, and one-way throughput in
     millions of messages per second; ``None`` on a one-CPU host.
+``timer_wakeup_us``
+    how late a ``SCHED_OTHER`` thread wakes from ``clock_nanosleep`` on a 1 ms period, with the default timer
+    slack (50 us) that ordinary threads have: the measurement ``cyclictest`` makes without ``-p``.
 """
 
 from __future__ import annotations
@@ -125,6 +128,11 @@ def collect(progress: Callable[[str], None] | None = None) -> list[Metric]:
         runs = [native.spsc_throughput(cpus=(c0, c1))["mops"] for _ in range(3)]
         return None, float(np.median(runs)), "Mmsg/s", f"CPUs {c0} and {c1}; median of {len(runs)} runs"
 
+    def timer():
+        r = _scaled_result(native.timer_wakeup(cpu=c0, slack_ns=None),
+                           f"timer wake-up lateness, SCHED_OTHER, CPU {c0}", 1e-3, "us")
+        return r, _median(r), "us", f"clock_nanosleep every 1 ms on CPU {c0}, SCHED_OTHER, default timer slack"
+
     add("syscall_getpid_ns", "syscall(SYS_getpid)", getpid)
     add("clock_gettime_monotonic_ns", "clock_gettime(CLOCK_MONOTONIC), vDSO", monotonic)
     add("rdtsc_ns", "lfence; rdtsc", rdtsc)
@@ -133,6 +141,7 @@ def collect(progress: Callable[[str], None] | None = None) -> list[Metric]:
     add("fork_exit_wait_us_16mib", "fork + exit + wait, 16 MiB parent", fork16)
     add("spsc_rtt_cross_cpu_ns", "SPSC shared-memory ring round trip", spsc_rtt)
     add("spsc_throughput_mops", "SPSC ring throughput", spsc_tput)
+    add("timer_wakeup_us", "timer wake-up lateness (1 ms period)", timer)
     return metrics
 
 

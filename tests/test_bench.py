@@ -12,7 +12,8 @@ import pytest
 from hftos import bench
 
 KEYS = ("syscall_getpid_ns", "clock_gettime_monotonic_ns", "rdtsc_ns", "ctx_switch_same_cpu_ns",
-        "pipe_rtt_cross_cpu_ns", "fork_exit_wait_us_16mib", "spsc_rtt_cross_cpu_ns", "spsc_throughput_mops")
+        "pipe_rtt_cross_cpu_ns", "fork_exit_wait_us_16mib", "spsc_rtt_cross_cpu_ns", "spsc_throughput_mops",
+        "timer_wakeup_us")
 
 
 @pytest.fixture(scope="module")
