@@ -31,6 +31,7 @@ Metrics and their definitions:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -65,9 +66,9 @@ def _median(r: Result) -> float:
     return float(np.median(r.samples))
 
 
-def _scaled_result(r: Result, name: str, factor: float, unit: str) -> Result:
-    """A copy of ``r`` with samples multiplied by ``factor`` (e.g. half a round trip, ns to us)."""
-    return Result(name, r.samples * factor, unit, dict(r.method, derived=f"samples x {factor:g}"), r.host)
+def _renamed(r: Result, name: str) -> Result:
+    """``r`` under another name (the metric's label)."""
+    return dataclasses.replace(r, name=name)
 
 
 def collect(progress: Callable[[str], None] | None = None) -> list[Metric]:
@@ -100,7 +101,7 @@ def collect(progress: Callable[[str], None] | None = None) -> list[Metric]:
 
     def ctx():
         rtt = native.pipe_pingpong(mode="process", cpus=(c0, c0))
-        r = _scaled_result(rtt, f"context switch, half round trip, CPU {c0}", 0.5, "ns")
+        r = _renamed(rtt.scaled(0.5, "ns"), f"context switch, half round trip, CPU {c0}")
         return r, _median(r), "ns", f"both processes pinned to CPU {c0}"
 
     def pipe_cross():
@@ -110,7 +111,7 @@ def collect(progress: Callable[[str], None] | None = None) -> list[Metric]:
         return r, _median(r), "ns", f"CPUs {c0} and {c1}"
 
     def fork16():
-        r = _scaled_result(native.fork_cost(16, method="fork"), "fork+_exit+waitpid, 16 MiB parent", 1e-3, "us")
+        r = _renamed(native.fork_cost(16, method="fork").in_unit("us"), "fork+_exit+waitpid, 16 MiB parent")
         return r, _median(r), "us", f"4 KiB pages (MADV_NOHUGEPAGE), parent VmRSS {r.method['rss_kib'] / 1024:.1f} MiB"
 
     one_cpu = ("skipped: needs two CPUs in this process's affinity mask (two busy-polling ends on one CPU "
@@ -129,8 +130,8 @@ def collect(progress: Callable[[str], None] | None = None) -> list[Metric]:
         return None, float(np.median(runs)), "Mmsg/s", f"CPUs {c0} and {c1}; median of {len(runs)} runs"
 
     def timer():
-        r = _scaled_result(native.timer_wakeup(cpu=c0, slack_ns=None),
-                           f"timer wake-up lateness, SCHED_OTHER, CPU {c0}", 1e-3, "us")
+        r = _renamed(native.timer_wakeup(cpu=c0, slack_ns=None).in_unit("us"),
+                     f"timer wake-up lateness, SCHED_OTHER, CPU {c0}")
         return r, _median(r), "us", f"clock_nanosleep every 1 ms on CPU {c0}, SCHED_OTHER, default timer slack"
 
     add("syscall_getpid_ns", "syscall(SYS_getpid)", getpid)
