@@ -177,48 +177,21 @@ def _unit_axis(axis: Any, unit: str | None) -> None:
         _bytes_axis(axis)
 
 
-def _host_get(host: Mapping[str, Any], *keys: str) -> Any:
-    for k in keys:
-        if k in host and host[k] not in (None, ""):
-            return host[k]
-    return None
-
-
 def host_label(host: Mapping[str, Any] | None) -> str:
-    """One line describing a host fingerprint: CPU model, kernel, virtualisation.
+    """One line naming the host of a :func:`hftos.host.fingerprint`: CPU model, kernel, VM or bare metal.
 
-    Tolerant of the exact key names (``cpu_model``/``model_name``/``cpu``, ``kernel``/``release``,
-    ``virt``/``virtualization``/``container``); returns ``''`` for an empty fingerprint.
+    Returns ``''`` for an empty fingerprint.
     """
     if not host:
         return ""
-    h: Mapping[str, Any] = host
-    cpu = _host_get(h, "cpu_model", "model_name", "cpu", "model", "processor")
-    if isinstance(cpu, Mapping):
-        cpu = _host_get(cpu, "model", "model_name", "name")
-    kernel = _host_get(h, "kernel", "kernel_release", "release", "uname_release", "os_release")
-    if isinstance(kernel, Mapping):
-        kernel = _host_get(kernel, "release", "version")
-    virt = _host_get(h, "virt", "virtualization", "virtualisation", "hypervisor", "container", "vm")
-    if isinstance(virt, Mapping):
-        virt = ", ".join(f"{k}={v}" for k, v in virt.items() if v) or None
     parts = []
-    if cpu:
-        parts.append(" ".join(str(cpu).split()))
-    if kernel:
-        k = str(kernel)
-        parts.append(k if k.lower().startswith("linux") else f"Linux {k}")
-    if virt is not None:
-        v = str(virt)
-        if virt is False or v.lower() in ("none", "false", "no", "bare-metal", "bare metal", "0"):
-            parts.append("bare metal")
-        elif virt is True:
-            parts.append("virtualised")
-        else:
-            parts.append(v)
-    if not parts:
-        name = _host_get(h, "hostname", "node", "name")
-        return str(name) if name else ""
+    if host.get("cpu_model"):
+        parts.append(" ".join(str(host["cpu_model"]).split()))
+    if host.get("kernel"):
+        parts.append(f"Linux {host['kernel']}")
+    virt = str(host.get("virt") or "unknown")
+    if virt != "unknown":
+        parts.append("bare metal" if virt == "none" else virt)
     return ", ".join(parts)
 
 
