@@ -82,7 +82,9 @@ def test_cfs_late_arrival_placed_at_min_vruntime_does_not_monopolise():
 
 
 def test_eevdf_alternates_base_slices_and_shares_by_weight():
-    s = simulate("eevdf", [10, 10])
+    s = simulate("eevdf", [10, 10])  # default base slice: 0.70 ms on one CPU (Linux 6.15+)
+    assert [tuple(x)[:3] for x in s.timeline[:3]] == [(0, 0, 0.7), (1, 0.7, 1.4), (0, 1.4, 2.1)]
+    s = simulate("eevdf", [10, 10], base_slice=0.75)  # kernels 6.6-6.14
     assert [tuple(x)[:3] for x in s.timeline[:3]] == [(0, 0, 0.75), (1, 0.75, 1.5), (0, 1.5, 2.25)]
     nices = [0, 3, 6]
     s = simulate("eevdf", [Job(3000, nice=n) for n in nices])

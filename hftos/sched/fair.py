@@ -7,7 +7,8 @@ advances as ``vruntime += delta_ns * 1024 // weight`` in integers (errata E31).
 
 Defaults follow the kernel's ``SCHED_TUNABLESCALING_LOG`` with
 ``factor = 1 + ilog2(min(ncpu, 8))`` (errata E28): CFS ``latency`` 6 ms x factor and
-``min_granularity`` 0.75 ms x factor; EEVDF ``base_slice`` 0.75 ms x factor.
+``min_granularity`` 0.75 ms x factor; EEVDF ``base_slice`` 0.70 ms x factor (the default since Linux
+6.15, also in the 6.12 stable series; it was 0.75 ms in 6.6-6.14: pass ``base_slice=0.75`` to model those).
 
 Simplifications (both policies): jobs never block; there is no wake-up preemption (a job
 arriving while another runs waits until the running job's slice ends, as with tick-based
@@ -214,11 +215,11 @@ def eevdf(jobs: list[Job], *, base_slice: Number | None = None, ncpu: int = 1, u
           switch_cost: Number = 0) -> Schedule:
     """Earliest Eligible Virtual Deadline First (see the module docstring).
 
-    ``base_slice`` (debugfs ``base_slice_ns``) is in ``unit``; ``None`` gives the kernel default
-    0.75 ms x factor (3 ms on 8 or more CPUs).
+    ``base_slice`` (debugfs ``base_slice_ns``) is in ``unit``; ``None`` gives the current kernel default
+    0.70 ms x factor (2.8 ms on 8 or more CPUs); kernels 6.6-6.14 used 0.75 ms x factor.
     """
     no_io(jobs, "eevdf")
     scale, factor = _unit(unit), scale_factor(ncpu)
     pol = EEVDF(jobs, recorder(jobs, switch_cost, scale),
-                _ns(base_slice, 750_000 * factor, scale, "base_slice"))
+                _ns(base_slice, 700_000 * factor, scale, "base_slice"))
     return run_queue(pol)
