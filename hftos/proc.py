@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 #: What each state letter means, for tables and legends.
 STATE_NAMES: dict[str, str] = {
@@ -127,3 +128,219 @@ def context_switches(pid: int | str = "self", tid: int | None = None) -> tuple[i
 def rss_kib(pid: int | str = "self") -> int:
     """Resident set size in KiB (``VmRSS``)."""
     return int(status(pid)["VmRSS"].split()[0])
+
+
+# --------------------------------------------------------------------------- /proc/<pid>/maps
+
+#: The kinds :func:`maps` assigns to address-space regions, in the order a summary lists them.
+MAP_KINDS: tuple[str, ...] = (
+    "program",       # file-backed mapping of the executable itself (text, read-only data, data)
+    "bss",           # anonymous read-write pages right after a program's or library's data: zero-initialised data
+    "heap",          # [heap]: the brk() area that malloc grows for small allocations
+    "library",       # file-backed mapping of a shared library (*.so): its text, read-only data and data
+    "anonymous",     # other anonymous memory: malloc arenas and large blocks, numpy arrays, reserved ranges
+    "file",          # other mapped files (locale archive, fonts, /dev/shm segments, memfds)
+    "thread stack",  # an anonymous read-write region holding a thread's stack pointer (glibc-allocated stack)
+    "guard page",    # the PROT_NONE page(s) just below a thread stack: an overflow faults instead of corrupting
+    "main stack",    # [stack]: the main thread's stack, grown on demand up to RLIMIT_STACK
+    "vdso",          # [vdso]/[vvar]/[vsyscall]: kernel-provided code and data mapped into every process
+    "other",         # anything else the kernel names in brackets ([uprobes], ...)
+)
+
+_VDSO_NAMES = ("[vdso]", "[vvar]", "[vvar_vclock]", "[vsyscall]")
+
+
+@dataclass(frozen=True)
+class MapEntry:
+    """One line of ``/proc/<pid>/maps``: a virtual memory area (VMA), with the kind :func:`maps` gave it."""
+
+    start: int         #: first address
+    end: int           #: one past the last address
+    perms: str         #: ``rwxp``/``rwxs`` letters, ``-`` for absent; ``p`` private (copy-on-write), ``s`` shared
+    offset: int        #: offset into the mapped file
+    dev: str           #: device of the file, ``major:minor``
+    inode: int         #: inode of the file (0 for anonymous memory)
+    path: str          #: file path, ``[heap]``/``[stack]``/``[vdso]``..., or ``""`` for anonymous memory
+    kind: str = "other"          #: one of :data:`MAP_KINDS`
+    rss_kib: int | None = None   #: resident KiB (from ``smaps``), if requested
+
+    @property
+    def size(self) -> int:
+        """Virtual size in bytes."""
+        return self.end - self.start
+
+    @property
+    def anonymous(self) -> bool:
+        """True for memory backed by no file (anonymous mmap, heap, stacks)."""
+        return self.inode == 0 and not self.path.startswith("/")
+
+    @property
+    def segment(self) -> str:
+        """For program and library mappings: ``text`` (executable), ``data`` (writable), ``read-only data``, or
+        ``no access`` (alignment gaps); ``""`` for other kinds."""
+        if self.kind not in ("program", "library"):
+            return ""
+        if "x" in self.perms:
+            return "text"
+        if "w" in self.perms:
+            return "data"
+        if "r" in self.perms:
+            return "read-only data"
+        return "no access"
+
+
+def parse_maps_line(line: str) -> MapEntry:
+    """Parse one ``/proc/<pid>/maps`` line (kind left as ``"other"``; :func:`parse_maps` classifies)."""
+    parts = line.split(maxsplit=5)
+    if len(parts) < 5 or "-" not in parts[0]:
+        raise ValueError(f"not a /proc/<pid>/maps line: {line[:80]!r}")
+    lo, hi = parts[0].split("-", 1)
+    path = parts[5].strip() if len(parts) == 6 else ""
+    try:
+        return MapEntry(int(lo, 16), int(hi, 16), parts[1], int(parts[2], 16), parts[3], int(parts[4]), path)
+    except ValueError:
+        raise ValueError(f"not a /proc/<pid>/maps line: {line[:80]!r}") from None
+
+
+def _is_library(path: str) -> bool:
+    name = path.rsplit("/", 1)[-1]
+    return name.endswith(".so") or ".so." in name
+
+
+def parse_maps(text: str, *, exe: str | None = None, stack_pointers: Iterable[int] = ()) -> list[MapEntry]:
+    """Parse and classify the text of ``/proc/<pid>/maps`` (one :class:`MapEntry` per line).
+
+    Rules, in order: a bracketed kernel name (``[heap]``, ``[stack]``, ``[vdso]``...) gives its kind; a mapping
+    of ``exe`` (the path of ``/proc/<pid>/exe``) is ``program``; a ``*.so`` file is ``library``; another file is
+    ``file``. Anonymous memory is ``thread stack`` if it contains one of ``stack_pointers``; ``guard page`` if it
+    has no access rights and sits right below a thread stack; ``bss`` if it is writable and starts exactly where
+    a program's or library's writable file mapping ends; otherwise ``anonymous``.
+    """
+    raw = [parse_maps_line(ln) for ln in text.splitlines() if ln.strip()]
+    sps = sorted(set(stack_pointers))
+    kinds: list[str] = []
+    for e in raw:
+        p = e.path
+        if p.startswith("[anon:") or p.startswith("[anon_shmem:"):
+            kind = "anonymous"
+        elif p == "[heap]":
+            kind = "heap"
+        elif p == "[stack]" or p.startswith("[stack:"):
+            kind = "main stack"
+        elif p in _VDSO_NAMES:
+            kind = "vdso"
+        elif p.startswith("["):
+            kind = "other"
+        elif p and not e.anonymous:
+            if exe is not None and p.removesuffix(" (deleted)") == exe:
+                kind = "program"
+            elif _is_library(p):
+                kind = "library"
+            else:
+                kind = "file"
+        elif p:  # a path without an inode, e.g. a deleted memfd
+            kind = "file"
+        elif any(e.start <= sp < e.end for sp in sps):
+            kind = "thread stack"
+        else:
+            kind = "anonymous"
+        kinds.append(kind)
+    out: list[MapEntry] = []
+    for i, (e, kind) in enumerate(zip(raw, kinds)):
+        if kind == "anonymous" and not e.path:
+            nxt = raw[i + 1] if i + 1 < len(raw) else None
+            prev = raw[i - 1] if i > 0 else None
+            if (e.perms.startswith("---") and nxt is not None and kinds[i + 1] == "thread stack"
+                    and nxt.start == e.end):
+                kind = "guard page"
+            elif ("w" in e.perms and prev is not None and kinds[i - 1] in ("program", "library")
+                  and "w" in prev.perms and prev.end == e.start):
+                kind = "bss"
+        out.append(MapEntry(e.start, e.end, e.perms, e.offset, e.dev, e.inode, e.path, kind))
+    return out
+
+
+def thread_stack_pointers(pid: int | str = "self") -> list[int]:
+    """Stack pointers of the process's threads that are blocked in a system call (``/proc/<pid>/task/*/syscall``).
+
+    A thread that is running, or whose ``syscall`` file may not be read (another user's process, ptrace
+    restrictions), contributes nothing.
+    """
+    sps: list[int] = []
+    base = Path("/proc") / str(pid) / "task"
+    try:
+        tids = list(base.iterdir())
+    except OSError:
+        return sps
+    for t in tids:
+        try:
+            fields = (t / "syscall").read_text().split()
+        except OSError:
+            continue
+        if len(fields) >= 3 and fields[0].lstrip("-").isdigit():
+            try:
+                sps.append(int(fields[-2], 16))
+            except ValueError:
+                pass
+    return sps
+
+
+def _smaps_rss(pid: int | str) -> dict[int, int]:
+    """Start address -> ``Rss`` in KiB, from ``/proc/<pid>/smaps``."""
+    out: dict[int, int] = {}
+    start = None
+    for line in _path(pid, None, "smaps").read_text().splitlines():
+        head = line.split(maxsplit=1)[0] if line.strip() else ""
+        if "-" in head and not head.endswith(":"):
+            start = int(head.split("-", 1)[0], 16)
+        elif head == "Rss:" and start is not None:
+            out[start] = int(line.split()[1])
+    return out
+
+
+def maps(pid: int | str = "self", *, rss: bool = False) -> list[MapEntry]:
+    """The address space of a process, one classified :class:`MapEntry` per region (see :func:`parse_maps`).
+
+    ``rss=True`` also fills ``rss_kib`` of each region from ``/proc/<pid>/smaps`` (slower: the kernel walks
+    the page tables). Raises :class:`ProcessLookupError` if the process does not exist.
+    """
+    try:
+        text = _path(pid, None, "maps").read_text()
+        try:
+            exe: str | None = os.readlink(_path(pid, None, "exe"))
+        except OSError:
+            exe = None
+        entries = parse_maps(text, exe=exe.removesuffix(" (deleted)") if exe else None,
+                             stack_pointers=thread_stack_pointers(pid))
+        if rss:
+            table = _smaps_rss(pid)
+            entries = [MapEntry(e.start, e.end, e.perms, e.offset, e.dev, e.inode, e.path, e.kind,
+                                table.get(e.start)) for e in entries]
+    except FileNotFoundError:
+        raise ProcessLookupError(f"no process {pid}") from None
+    return entries
+
+
+@dataclass(frozen=True)
+class MapSummary:
+    """Regions of one kind: how many, their virtual size and (if known) resident size, in KiB."""
+
+    kind: str
+    regions: int
+    size_kib: int
+    rss_kib: int | None
+
+
+def summarize_maps(entries: Iterable[MapEntry]) -> list[MapSummary]:
+    """One :class:`MapSummary` per kind present, in :data:`MAP_KINDS` order."""
+    acc: dict[str, list[int]] = {}
+    rss_known: dict[str, bool] = {}
+    for e in entries:
+        a = acc.setdefault(e.kind, [0, 0, 0])
+        a[0] += 1
+        a[1] += e.size // 1024
+        if e.rss_kib is not None:
+            a[2] += e.rss_kib
+            rss_known[e.kind] = True
+    order = [k for k in MAP_KINDS if k in acc] + sorted(k for k in acc if k not in MAP_KINDS)
+    return [MapSummary(k, acc[k][0], acc[k][1], acc[k][2] if rss_known.get(k) else None) for k in order]
