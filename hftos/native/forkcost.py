@@ -165,3 +165,45 @@ def fork_sweep(sizes_mib: Iterable[float] | None = None, *, methods: Sequence[st
                 limit = timeout if timeout is not None else 60.0 + 6e-5 * mib * (iters + _WARMUP) + mib / 100
                 results.append(_run(method, mib, size, t, iters, limit))
     return results
+
+
+# ------------------------------------------------------------------ the same measurement from a Python parent
+
+def _python_parent(method_code: int, size: int, thp: bool, warmup: int, iters: int) -> dict:
+    """Runs inside the Python helper: the cffi entry point ``fork_cost()``, timed from this interpreter."""
+    from .checks import check
+
+    c = _lib()
+    out = c.ffi.new("int64_t[]", iters)
+    mem = c.ffi.new("struct memory_report *")
+    check(c.lib.fork_cost(method_code, size, int(thp), warmup, iters, out, mem), "fork_cost")
+    return {"samples": np.frombuffer(c.ffi.buffer(out), dtype=np.int64).copy(),
+            "rss_kib": int(mem.rss_kb), "anon_huge_kib": int(mem.anon_huge_kb)}
+
+
+def fork_cost_from_python(rss_mib: float = 16, *, method: str = "fork", thp: bool = False, n: int | None = None,
+                          timeout: float = 120.0) -> Result:
+    """:func:`fork_cost`, but with a Python interpreter as the forking parent (errata E08/E09).
+
+    The same C loop (``fork_cost()`` in ``forkcost.c``, called through cffi) runs inside a Python helper process
+    (``python -m hftos.native._worker``, started by :func:`hftos.native.runner.run`) that has imported numpy and
+    the course library before it maps and touches ``rss_mib`` MiB. fork() copies the page tables of the *whole*
+    process, so this parent forks its interpreter's 30-50 MiB too: ``method["rss_kib"]`` (the helper's VmRSS just
+    before the first fork) is that much larger than :func:`fork_cost`'s at the same ``rss_mib``, and so is the
+    time. It is the situation of forking from a Jupyter kernel or any large, warmed-up process.
+    ``method["parent"]`` says which parent measured. Arguments as for :func:`fork_cost`.
+    """
+    method = _check_method(method)
+    thp = _check_thp(thp)
+    size = memory_bytes(rss_mib)
+    iters = count(n if n is not None else scaled(200, smoke=20))
+    timeout = _check_timeout(timeout)
+    _lib()  # compile here (cached), not inside the helper's time limit
+    r = runner.run(_python_parent, timeout=timeout, method_code=METHODS[method][0], size=size, thp=thp,
+                   warmup=_WARMUP, iters=iters)
+    return Result.from_samples(f"{method}, {rss_mib:g} MiB region, Python parent" + (", THP" if thp else ""),
+                               r["samples"].astype(float), method={
+        "clock": "CLOCK_MONOTONIC", "call": METHODS[method][1], "rss_mib": rss_mib, "thp": thp,
+        "madvise": "MADV_HUGEPAGE" if thp else "MADV_NOHUGEPAGE", "iterations": iters, "warmup": _WARMUP,
+        "cpus": "not pinned", "parent": "Python helper (python -m hftos.native._worker) calling fork_cost() via cffi",
+        "thp_enabled": _thp_mode(), "rss_kib": r["rss_kib"], "anon_huge_kib": r["anon_huge_kib"]})
