@@ -27,7 +27,9 @@ from .checks import NativeError, NotEnoughCPUs, allowed_cpus
 from .cow import cow_demo
 from .forkcost import fork_cost, fork_sweep
 from .ipc import spsc_layout, spsc_pingpong, spsc_throughput
-from .pingpong import eventfd_pingpong, fifo_pingpong, pipe_pingpong
+from .onepipe import onepipe_demo
+from .pingpong import eventfd_pingpong, fifo_pingpong, futex_pingpong, pipe_pingpong
+from .rt import rr_interleave, rt_guard, rt_thread_setup, spin_jitter, try_policy
 from .runner import HelperTimeout
 from .syscalls import clock_gettime_cost, clock_ids, rdtsc_cost, syscall_getpid, tsc_calibrate
 from .timer import timer_wakeup
@@ -35,6 +37,7 @@ from .timer import timer_wakeup
 __all__ = [
     "CompileError", "HelperTimeout", "NativeError", "NotEnoughCPUs",
     "allowed_cpus", "batch_write", "clock_gettime_cost", "clock_ids", "compile_module", "compile_snippet",
-    "cow_demo", "eventfd_pingpong", "fifo_pingpong", "fork_cost", "fork_sweep", "pipe_pingpong", "rdtsc_cost", "source",
+    "cow_demo", "eventfd_pingpong", "fifo_pingpong", "fork_cost", "futex_pingpong", "fork_sweep", "pipe_pingpong", "rdtsc_cost", "source",
     "spsc_layout", "spsc_pingpong", "spsc_throughput", "syscall_getpid", "timer_wakeup", "tsc_calibrate",
+    "onepipe_demo", "rr_interleave", "rt_guard", "rt_thread_setup", "spin_jitter", "try_policy",
 ]
