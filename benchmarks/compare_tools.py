@@ -58,7 +58,8 @@ def _perf_usecs_per_op(argv: list[str], timeout: float = 120) -> tuple[float | N
 
 
 def _cyclictest(seconds: int, rt: bool, cpu: int) -> tuple[dict[str, float] | None, str]:
-    argv = ["cyclictest", "-q", "-D", str(seconds), "-i", "1000", "-t", "1", "-a", str(cpu)]
+    # --default-system: do not write /dev/cpu_dma_latency (cyclictest otherwise pins C-states for its run).
+    argv = ["cyclictest", "-q", "-D", str(seconds), "-i", "1000", "-t", "1", "-a", str(cpu), "--default-system"]
     if rt:
         argv += ["-p", "80", "-m"]
     run = tools.run(argv, timeout=seconds + 30)
