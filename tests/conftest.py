@@ -8,8 +8,13 @@ from pathlib import Path
 import pytest
 
 def _our_shm() -> set[str]:
+    """Shared-memory segments named by helpers that this process started (``hftos-<our pid>-...``).
+
+    Segments of other processes (the other xdist worker, a notebook running meanwhile) are not ours to judge.
+    """
     shm = Path("/dev/shm")
-    return {p.name for p in shm.iterdir() if p.name.startswith("hftos")} if shm.is_dir() else set()
+    mine = f"hftos-{os.getpid()}-"
+    return {p.name for p in shm.iterdir() if p.name.startswith(mine)} if shm.is_dir() else set()
 
 
 def _children() -> set[int]:
