@@ -98,6 +98,17 @@ def cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "hftos" / "native"
 
 
+def _ready_cache_dir() -> Path:
+    """:func:`cache_dir`, created if needed; a clear :class:`CompileError` if it cannot be."""
+    directory = cache_dir()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CompileError(f"cannot create the cache directory {directory} ({exc.strerror}); "
+                           "set HFTOS_CACHE to a writable directory") from exc
+    return directory
+
+
 def _compiler() -> list[str]:
     """The C compiler command that setuptools (and therefore cffi) will use."""
     return shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
@@ -151,12 +162,7 @@ def compile_module(name: str, cdef: str, src: str, *, filename: str | None = Non
     with _lock:
         if modname in _loaded:
             return _loaded[modname]
-        directory = cache_dir()
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise CompileError(f"cannot create the cache directory {directory} ({exc.strerror}); "
-                               "set HFTOS_CACHE to a writable directory") from exc
+        directory = _ready_cache_dir()
         target = directory / (modname + (sysconfig.get_config_var("EXT_SUFFIX") or ".so"))
         from_cache = target.exists()
         if not from_cache:
@@ -217,12 +223,7 @@ def compile_executable(name: str, src: str, *, filename: str | None = None,
                  " ".join(LIBRARIES), " ".join(_compiler()), compiler_version()):
         h.update(part.encode())
         h.update(b"\0")
-    directory = cache_dir()
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CompileError(f"cannot create the cache directory {directory} ({exc.strerror}); "
-                           "set HFTOS_CACHE to a writable directory") from exc
+    directory = _ready_cache_dir()
     target = directory / f"_hftos_exe_{name}_{h.hexdigest()[:16]}"
     if target.exists():
         return Executable(name, target, True)
