@@ -1001,6 +1001,24 @@ def fingerprint(info: HostInfo | None = None) -> dict[str, Any]:
     }
 
 
+def label(fp: Mapping[str, Any] | None) -> str:
+    """One line naming the host of a :func:`fingerprint` (as stored in ``Result.host``): CPU model, kernel, VM.
+
+    Used in figure titles and table captions; ``''`` for an empty fingerprint.
+    """
+    if not fp:
+        return ""
+    parts = []
+    if fp.get("cpu_model"):
+        parts.append(" ".join(str(fp["cpu_model"]).split()))
+    if fp.get("kernel"):
+        parts.append(f"Linux {fp['kernel']}")
+    virt = str(fp.get("virt") or _UNKNOWN)
+    if virt != _UNKNOWN:
+        parts.append("bare metal" if virt == "none" else virt)
+    return ", ".join(parts)
+
+
 def summary(info: HostInfo | None = None) -> str:
     """One line naming the host, for a section notebook's opening and for figure captions.
 

@@ -721,6 +721,8 @@ class Table:
     rows: tuple[tuple[str, ...], ...]
     stats: tuple[dict[str, Any], ...]
     columns: tuple[str, ...] = TABLE_COLUMNS
+    #: Where the samples were taken ("measured on ..."), from the results' host fingerprints.
+    caption: str = ""
 
     def __str__(self) -> str:
         cells = [self.columns, *self.rows]
@@ -733,6 +735,8 @@ class Table:
             lines.append("  ".join(parts).rstrip())
             if i == 0:
                 lines.append("  ".join("-" * w for w in widths))
+        if self.caption:
+            lines.append(self.caption)
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -747,12 +751,14 @@ class Table:
                 f'<td style="text-align:{"left" if j in (0, len(r) - 1) else "right"};padding:2px 8px;'
                 f'font-variant-numeric:tabular-nums">{html.escape(v)}</td>' for j, v in enumerate(r))
             body.append(f"<tr>{tds}</tr>")
-        return (f'<table class="hftos-table" style="border-collapse:collapse;font-size:0.9em">'
+        caption = (f'<caption style="caption-side:bottom;text-align:left;font-size:0.85em">'
+                   f"{html.escape(self.caption)}</caption>" if self.caption else "")
+        return (f'<table class="hftos-table" style="border-collapse:collapse;font-size:0.9em">{caption}'
                 f"<thead><tr>{th}</tr></thead><tbody>{''.join(body)}</tbody></table>")
 
 
 def table(results: Iterable[Result] | Mapping[str, Result] | Result, *, unit: str | None = None) -> Table:
-    """One row per result: name, count, min, p50, p90, p99, p99.9, max, unit.
+    """One row per result: name, count, min, p50, p90, p99, p99.9, max, unit; captioned with the host(s).
 
     Accepts a list of results, a ``{label: Result}`` dict (labels replace names), or a single
     result. ``unit`` converts time results first (e.g. ``unit="us"``).
@@ -770,7 +776,11 @@ def table(results: Iterable[Result] | Mapping[str, Result] | Result, *, unit: st
         s = r.stats.as_dict()
         stats.append({"name": label, **s, "unit": r.unit})
         rows.append((label, str(s["count"]), *(_fmt(float(s[c])) for c in TABLE_COLUMNS[2:-1]), r.unit))
-    return Table(tuple(rows), tuple(stats))
+    from hftos.host import label as host_label  # local: the host module probes /proc and /sys on use
+
+    hosts = list(dict.fromkeys(host_label(r.host) for _, r in items if r.host))
+    caption = f"measured on {'; '.join(hosts)}" if hosts else ""
+    return Table(tuple(rows), tuple(stats), caption=caption)
 
 
 def summary(result: Result) -> str:

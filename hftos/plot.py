@@ -36,6 +36,8 @@ from matplotlib.path import Path
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter, PercentFormatter
 from matplotlib.transforms import blended_transform_factory
 
+from hftos.host import label as host_label
+
 __all__ = [
     "WIDTH", "DPI", "CourseFigure", "new_figure", "job_color", "variant_color", "STATE_COLORS",
     "format_time", "host_label",
@@ -175,24 +177,6 @@ def _unit_axis(axis: Any, unit: str | None) -> None:
         _time_axis(axis)
     elif unit in ("B", "bytes"):
         _bytes_axis(axis)
-
-
-def host_label(host: Mapping[str, Any] | None) -> str:
-    """One line naming the host of a :func:`hftos.host.fingerprint`: CPU model, kernel, VM or bare metal.
-
-    Returns ``''`` for an empty fingerprint.
-    """
-    if not host:
-        return ""
-    parts = []
-    if host.get("cpu_model"):
-        parts.append(" ".join(str(host["cpu_model"]).split()))
-    if host.get("kernel"):
-        parts.append(f"Linux {host['kernel']}")
-    virt = str(host.get("virt") or "unknown")
-    if virt != "unknown":
-        parts.append("bare metal" if virt == "none" else virt)
-    return ", ".join(parts)
 
 
 def _host_line(hosts: Iterable[Mapping[str, Any] | None]) -> str:

@@ -364,7 +364,9 @@ def test_table_renders_html_and_text() -> None:
         assert f">{c}</th>" in h
     lines = str(t).splitlines()
     assert lines[0].split() == ["name", "count", "min", "p50", "p90", "p99", "p99.9", "max", "unit"]
-    assert len(lines) == 4 and set(lines[1]) <= {"-", " "}
+    assert len(lines) == 5 and set(lines[1]) <= {"-", " "}
+    assert lines[-1] == "measured on Test CPU, Linux 6.8.0-test, VM (KVM)", "a table says which host it came from"
+    assert "<caption" in h and "measured on Test CPU" in h
     assert t.stats[0]["p99.9"] == pytest.approx(999.001)
 
 
