@@ -744,7 +744,7 @@ def timeline_states(samples: Sequence[tuple[float, Mapping[Any, str]]], ax: Axes
     ax.set_xlabel("time (s)", fontsize=8)
     ax.tick_params(axis="x", labelsize=8)
     ax.legend(handles=[Patch(color=STATE_COLORS.get(c, "#dddddd"), label=f"{c} {_STATE_NAMES.get(c, '')}".strip())
-                       for c in seen], loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=min(4, max(1, len(seen))),
+                       for c in seen], loc="upper right", bbox_to_anchor=(1.0, -0.22), ncol=min(4, max(1, len(seen))),
               fontsize=_SMALL, frameon=False, borderaxespad=0.1, handlelength=1.0)
     _title(ax, title if title is not None else "Process states sampled from /proc", [host])
     return fig
