@@ -309,11 +309,11 @@ def measure_shares(nices: Sequence[int] = (0, 5, 10), *, cpu: int | None = None,
         if report["errors"]:
             e = report["errors"][0]
             raise OSError(e["errno"], f"worker at nice {e['nice']} could not pin/renice itself: {e['message']}")
-        time.sleep(warmup)
+        measure.wait(warmup, "fair-share workers warming up")
         kernel_weights = tuple(_kernel_weight(p, n) for p, n in zip(pids, nice_t))
         groups = tuple(_autogroup(p) for p in pids)
         t0, c0 = time.monotonic(), _cpu_s(pids)
-        time.sleep(window)
+        measure.wait(window, "fair-share measurement window")
         t1, c1 = time.monotonic(), _cpu_s(pids)
         ps = str(tools.run(["ps", "-o", "pid,ni,psr,pcpu,comm", "-p", ",".join(map(str, pids))], timeout=10))
     finally:

@@ -480,6 +480,18 @@ def progress(total: int | Iterable[T] | None = None, desc: str = "", *, delay: f
     return Progress(n, desc, delay=delay, file=file, iterable=total)
 
 
+def wait(seconds: float, desc: str = "waiting") -> None:
+    """Sleep ``seconds`` (a measurement window), with a :func:`progress` display if it lasts over 2 s."""
+    if seconds < 0:
+        raise ValueError(f"cannot wait a negative time ({seconds} s)")
+    steps = max(1, int(seconds / 0.1))
+    deadline = time.monotonic() + seconds
+    with progress(steps, desc) as bar:
+        for i in range(steps):
+            time.sleep(max(0.0, min(0.1, deadline - time.monotonic())))
+            bar.update()
+
+
 # ----------------------------------------------------------------------------------------------
 # timing Python callables
 # ----------------------------------------------------------------------------------------------

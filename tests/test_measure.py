@@ -428,3 +428,13 @@ def test_measured_result_roundtrips(tmp_path: Path) -> None:
     assert np.array_equal(back.samples, r.samples) and back.host == json.loads(json.dumps(r.host))
     assert math.isfinite(back.stats.p999)
     assert back.provenance() != "host unknown"
+
+
+def test_wait_sleeps_about_the_time_asked_and_rejects_negative() -> None:
+    import time
+
+    start = time.monotonic()
+    m.wait(0.25, "test")
+    assert time.monotonic() - start >= 0.24
+    with pytest.raises(ValueError):
+        m.wait(-1)

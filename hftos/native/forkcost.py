@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from hftos.measure import Result, budget, scaled
+from hftos.measure import Result, budget, progress, scaled
 
 from . import build, runner
 from .checks import NativeError, count, mem_available, memory_bytes
@@ -157,13 +157,12 @@ def fork_sweep(sizes_mib: Iterable[float] | None = None, *, methods: Sequence[st
     if timeout is not None:
         timeout = _check_timeout(timeout)
     results = []
-    for method in methods:
-        for t in thps:
-            for mib, size in zip(sizes, byte_sizes):
-                iters = base if n is not None or mib <= 256 else max(min(base, 20), int(base * 256 / mib))
-                # ~60 us per MiB per creation would be 4x the slowest rate measured (E08).
-                limit = timeout if timeout is not None else 60.0 + 6e-5 * mib * (iters + _WARMUP) + mib / 100
-                results.append(_run(method, mib, size, t, iters, limit))
+    runs = [(method, t, mib, size) for method in methods for t in thps for mib, size in zip(sizes, byte_sizes)]
+    for method, t, mib, size in progress(runs, "fork sweep"):
+        iters = base if n is not None or mib <= 256 else max(min(base, 20), int(base * 256 / mib))
+        # ~60 us per MiB per creation would be 4x the slowest rate measured (E08).
+        limit = timeout if timeout is not None else 60.0 + 6e-5 * mib * (iters + _WARMUP) + mib / 100
+        results.append(_run(method, mib, size, t, iters, limit))
     return results
 
 
