@@ -484,11 +484,10 @@ def wait(seconds: float, desc: str = "waiting") -> None:
     """Sleep ``seconds`` (a measurement window), with a :func:`progress` display if it lasts over 2 s."""
     if seconds < 0:
         raise ValueError(f"cannot wait a negative time ({seconds} s)")
-    steps = max(1, int(seconds / 0.1))
     deadline = time.monotonic() + seconds
-    with progress(steps, desc) as bar:
-        for i in range(steps):
-            time.sleep(max(0.0, min(0.1, deadline - time.monotonic())))
+    with progress(max(1, math.ceil(seconds / 0.1)), desc) as bar:
+        while (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(0.1, left))
             bar.update()
 
 
