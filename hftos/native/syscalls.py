@@ -48,11 +48,14 @@ class ClockInfo:
 CLOCKS: dict[str, ClockInfo] = {
     "realtime": ClockInfo("CLOCK_REALTIME", True, "wall clock; stepped and slewed by NTP: not for intervals"),
     "monotonic": ClockInfo("CLOCK_MONOTONIC", True, "the clock for intervals; slewed by NTP, never stepped"),
-    "monotonic_raw": ClockInfo("CLOCK_MONOTONIC_RAW", True, "not slewed by NTP; vDSO since Linux 5.3"),
-    "boottime": ClockInfo("CLOCK_BOOTTIME", True, "monotonic plus time suspended; vDSO since Linux 5.3"),
+    "monotonic_raw": ClockInfo("CLOCK_MONOTONIC_RAW", True,
+                               "not slewed by NTP; vDSO on x86-64 since Linux 5.3 (generic vDSO)"),
+    "boottime": ClockInfo("CLOCK_BOOTTIME", True,
+                          "monotonic plus time suspended; vDSO since Linux 5.3 (generic vDSO)"),
     "realtime_coarse": ClockInfo("CLOCK_REALTIME_COARSE", True, "last tick's wall time: cheap, jiffy resolution"),
     "monotonic_coarse": ClockInfo("CLOCK_MONOTONIC_COARSE", True, "last tick's monotonic time: jiffy resolution"),
-    "tai": ClockInfo("CLOCK_TAI", True, "atomic time, no leap seconds; vDSO since Linux 5.3"),
+    "tai": ClockInfo("CLOCK_TAI", True,
+                     "atomic time, no leap seconds; vDSO since 4.20 on x86-64, 5.3 (generic vDSO) elsewhere"),
     "process_cputime": ClockInfo("CLOCK_PROCESS_CPUTIME_ID", False, "CPU time of the process: a real system call"),
     "thread_cputime": ClockInfo("CLOCK_THREAD_CPUTIME_ID", False, "CPU time of the thread: a real system call"),
 }
