@@ -21,13 +21,21 @@ Errors:
 Show the code that runs with ``print(source("pingpong"))``.
 """
 
+from .alloc import alloc_sweep, alloc_untouched
 from .batch import batch_write
 from .build import CompileError, compile_module, compile_snippet, source
 from .checks import NativeError, NotEnoughCPUs, allowed_cpus
 from .cow import cow_demo
+from .faults import fault_passes, file_faults, first_touch
+from .fds import decode_flags, fdinfo, fork_shared_offset, two_writers
 from .forkcost import fork_cost, fork_sweep
+from .hotpath import hotpath_run
+from .hotlog import hotlog_compare
+from .iopatterns import io_copy, io_gather, io_sweep
 from .ipc import spsc_layout, spsc_pingpong, spsc_throughput
+from .memlat import memlat_sweep, pointer_chase
 from .onepipe import onepipe_demo
+from .pagecache import cold_warm_read, fs_of, residency, sync_cost, write_latency
 from .pingpong import eventfd_pingpong, fifo_pingpong, futex_pingpong, pipe_pingpong
 from .rt import rr_interleave, rt_guard, rt_thread_setup, spin_jitter, try_policy
 from .runner import HelperTimeout
@@ -36,8 +44,9 @@ from .timer import timer_wakeup
 
 __all__ = [
     "CompileError", "HelperTimeout", "NativeError", "NotEnoughCPUs",
-    "allowed_cpus", "batch_write", "clock_gettime_cost", "clock_ids", "compile_module", "compile_snippet",
-    "cow_demo", "eventfd_pingpong", "fifo_pingpong", "fork_cost", "futex_pingpong", "fork_sweep", "pipe_pingpong", "rdtsc_cost", "source",
+    "alloc_sweep", "alloc_untouched", "allowed_cpus", "batch_write", "clock_gettime_cost", "clock_ids", "compile_module", "compile_snippet",
+    "cow_demo", "decode_flags", "fdinfo", "fork_shared_offset", "two_writers", "eventfd_pingpong", "fifo_pingpong", "fork_cost", "futex_pingpong", "fork_sweep", "hotpath_run", "pipe_pingpong", "rdtsc_cost", "source",
     "spsc_layout", "spsc_pingpong", "spsc_throughput", "syscall_getpid", "timer_wakeup", "tsc_calibrate",
-    "onepipe_demo", "rr_interleave", "rt_guard", "rt_thread_setup", "spin_jitter", "try_policy",
+    "fault_passes", "file_faults", "first_touch", "memlat_sweep", "pointer_chase",
+    "onepipe_demo", "cold_warm_read", "fs_of", "residency", "sync_cost", "write_latency", "io_copy", "io_gather", "io_sweep", "hotlog_compare", "rr_interleave", "rt_guard", "rt_thread_setup", "spin_jitter", "try_policy",
 ]
