@@ -8,3 +8,9 @@ import os
 
 os.environ.setdefault("HFTOS_BUDGET", "smoke")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+# Labs (conventions §8): the student notebooks labs/labNN_*.ipynb are generated with unanswered tasks, and their check
+# cells store what a *correct* answer prints, so plain nbval would fail them by design. nbval validates the reference
+# labs under labs/source/ instead (solutions, hidden checks, stored expected outputs); tests/test_grade_lab01.py grades
+# each student version (zero points, runs to the end) and checks that it is the one `hftos.grade.release` generates.
+collect_ignore_glob = ["labs/lab[0-9]*.ipynb"]
