@@ -22,23 +22,6 @@ struct batch_writer {
     size_t used, capacity;
 };
 
-/* write() may write fewer bytes than asked (pipes, sockets, signals, a full disk): loop until
- * all bytes are out. -errno on failure; -EAGAIN means a non-blocking fd is full. */
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 static int bw_open(struct batch_writer *w, int fd, size_t capacity)
 {
     w->fd = fd;

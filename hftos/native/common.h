@@ -57,6 +57,24 @@ static inline int pin_to_cpu(int cpu)
     return 0;
 }
 
+/* write() may write fewer bytes than asked (pipes, sockets, a signal, a full disk) or fail with EINTR:
+ * loop until every byte is out. 0, or -errno on failure (-EAGAIN: a non-blocking fd is full). */
+static inline int write_all(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
 /* Wait for a child and translate how it ended: 0 if it exited with status 0, -errno if it
  * exited with an errno value (our children do that on failure), -ECHILD if it was killed. */
 static inline int child_status(pid_t pid)

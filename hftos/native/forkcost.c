@@ -204,21 +204,6 @@ static long long parse(const char *s, long long lo, long long hi)
     return v;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     static const char *const names[] = { "fork", "vfork", "posix_spawn", "fork_exec" };

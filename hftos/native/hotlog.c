@@ -54,22 +54,6 @@ struct ring {
 };
 _Static_assert(offsetof(struct ring, tail) - offsetof(struct ring, head) >= CACHE_LINE, "indices share a line");
 
-static int write_all(int fd, const void *buf, size_t n)
-{
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 /* Producer: 1 if pushed, 0 if the ring is full (the caller drops and counts). */
 static inline int ring_push(struct ring *r, const struct record *rec)
 {

@@ -101,22 +101,6 @@ int io_sweep(int fd, int mode, size_t bufsize, size_t total, int64_t *elapsed_ns
     return rc;
 }
 
-/* write() all of p[0..n), continuing after short writes. */
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 /*
  * `records` records of `pieces` pieces of `piece_len` bytes each (header, fields, trailer ...):
  * use_writev=0: one write() per piece; 1: one writev() per record. At most IOV_MAX (1024) pieces.
