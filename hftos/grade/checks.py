@@ -204,14 +204,20 @@ def _fair_result(label: str, got: Any, n: int) -> tuple[list[float], list[int]] 
     return shares, picks
 
 
-def check_fair_share(label: str, fn: Callable[..., Any], nices: Sequence[int], horizon_us: int, slice_us: int,
-                     expected_shares: Sequence[float], expected_first: Sequence[int]) -> None:
-    """Call ``fn(nices, horizon_us, slice_us)``; compare shares (3 decimals) and the first picks."""
+def _call_fair(label: str, fn: Callable[..., Any], nices: Sequence[int], horizon_us: int,
+               slice_us: int) -> tuple[list[float], list[int]] | None:
+    """Call a student's fair-share function and validate its result's shape; print FAIL and return None if it fails."""
     ok, got = _call(fn, list(nices), horizon_us, slice_us)
     if not ok:
         print(f"FAIL {label}: {got}")
-        return
-    result = _fair_result(label, got, len(nices))
+        return None
+    return _fair_result(label, got, len(nices))
+
+
+def check_fair_share(label: str, fn: Callable[..., Any], nices: Sequence[int], horizon_us: int, slice_us: int,
+                     expected_shares: Sequence[float], expected_first: Sequence[int]) -> None:
+    """Call ``fn(nices, horizon_us, slice_us)``; compare shares (3 decimals) and the first picks."""
+    result = _call_fair(label, fn, nices, horizon_us, slice_us)
     if result is None:
         return
     shares, picks = result
@@ -237,11 +243,7 @@ def check_random_fair_share(label: str, fn: Callable[..., Any], seed: int, count
         slice_us = rng.choice([500, 1000, 4000])
         horizon_us = slice_us * rng.randint(1, 120)
         exp_shares, exp_picks = fair_share_oracle(nices, horizon_us, slice_us)
-        ok, got = _call(fn, list(nices), horizon_us, slice_us)
-        if not ok:
-            print(f"FAIL {label}: {got}")
-            return
-        result = _fair_result(label, got, len(nices))
+        result = _call_fair(label, fn, nices, horizon_us, slice_us)
         if result is None:
             return
         shares, picks = result
