@@ -285,17 +285,23 @@ def thread_stack_pointers(pid: int | str = "self") -> list[int]:
     return sps
 
 
-def _smaps_rss(pid: int | str) -> dict[int, int]:
-    """Start address -> ``Rss`` in KiB, from ``/proc/<pid>/smaps``."""
-    out: dict[int, int] = {}
+def _smaps(pid: int | str) -> tuple[str, dict[int, int]]:
+    """One read of ``/proc/<pid>/smaps``: its region lines (the text of ``maps``) and start address -> ``Rss`` KiB.
+
+    Taking both from one read keeps them consistent while the process maps and unmaps memory (another thread of
+    a busy process can change the address space between a read of ``maps`` and a read of ``smaps``).
+    """
+    regions: list[str] = []
+    rss: dict[int, int] = {}
     start = None
     for line in _path(pid, None, "smaps").read_text().splitlines():
         head = line.split(maxsplit=1)[0] if line.strip() else ""
         if "-" in head and not head.endswith(":"):
+            regions.append(line)
             start = int(head.split("-", 1)[0], 16)
         elif head == "Rss:" and start is not None:
-            out[start] = int(line.split()[1])
-    return out
+            rss[start] = int(line.split()[1])
+    return "\n".join(regions), rss
 
 
 def maps(pid: int | str = "self", *, rss: bool = False) -> list[MapEntry]:
@@ -305,7 +311,7 @@ def maps(pid: int | str = "self", *, rss: bool = False) -> list[MapEntry]:
     the page tables). Raises :class:`ProcessLookupError` if the process does not exist.
     """
     try:
-        text = _path(pid, None, "maps").read_text()
+        text, table = _smaps(pid) if rss else (_path(pid, None, "maps").read_text(), {})
         try:
             exe: str | None = os.readlink(_path(pid, None, "exe"))
         except OSError:
@@ -313,7 +319,6 @@ def maps(pid: int | str = "self", *, rss: bool = False) -> list[MapEntry]:
         entries = parse_maps(text, exe=exe.removesuffix(" (deleted)") if exe else None,
                              stack_pointers=thread_stack_pointers(pid))
         if rss:
-            table = _smaps_rss(pid)
             entries = [MapEntry(e.start, e.end, e.perms, e.offset, e.dev, e.inode, e.path, e.kind,
                                 table.get(e.start)) for e in entries]
     except FileNotFoundError:
