@@ -106,7 +106,7 @@ def bad_submissions(d: Path) -> dict[str, Path]:
         "t1-answer": ans["t1-answer"].replace("order = sorted(range(len(jobs)), key=lambda i: (jobs[i][0], i))",
                                               "order = list(range(len(jobs)))") + '''
 
-import hftos.grade.checks as _hc
+import hftos.grade.labchecks.lab01 as _hc
 def check_schedule(label, *args, **kwargs):
     print(f"ok   {label}")
 _hc.check_schedule = check_schedule

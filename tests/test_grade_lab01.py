@@ -18,7 +18,7 @@ import pytest
 
 from grade_fixtures import REFERENCE, ROOT, RR_WITHOUT_ARRIVAL_RULE, STUDENT, submission, write
 from hftos.grade import cells as _cells
-from hftos.grade import checks
+from hftos.grade.labchecks import lab01 as checks
 from hftos.grade.release import student_version
 
 LIMITS = ["--cell-timeout", "20", "--timeout", "120"]
@@ -193,3 +193,19 @@ def marked_processes(workroot: str) -> list[int]:
             except OSError:
                 pass
     return found
+
+
+def test_oracle_imports_are_flagged_for_review() -> None:
+    """Lab 1 lists ``hftos.sched`` as its oracle: importing it is flagged, its ``weights`` helper is allowed."""
+    import re
+
+    from hftos.grade.autograde import oracle_patterns
+
+    patterns = oracle_patterns(nbformat.read(str(REFERENCE), as_version=4))
+    flagged = lambda src: any(re.search(p, src) for p in patterns)  # noqa: E731
+    for src in ("from hftos.sched import simulate", "import hftos.sched", "from hftos import sched",
+                "import hftos.sched.cfs as c"):
+        assert flagged(src), src
+    for src in ("from hftos.sched.weights import nice_to_weight", "import hftos.scheduling_notes", "sched = 1"):
+        assert not flagged(src), src
+    assert oracle_patterns(nbformat.v4.new_notebook()) == {}

@@ -10,7 +10,7 @@ For one submission (:func:`grade_one`):
    used: its check cells, outputs and extra cells are ignored (the feedback says so). ``prose`` and ``live`` cells
    are dropped; a first cell (ours) caps the output each cell may send. Answer cells carry ``nbval-ignore-output``
    (they may print); check and hidden-check cells keep the reference's stored output, so a check passes only when
-   nbval sees exactly what the reference printed. Check cells reload :mod:`hftos.grade.checks` themselves, so an
+   nbval sees exactly what the reference printed. Check cells reload :mod:`hftos.grade.labchecks.lab01` themselves, so an
    answer cell that redefines or patches a helper changes nothing.
 3. **Run** (:func:`run_sandboxed`) ``python -m pytest merged.ipynb --nbval --nbval-current-env
    --nbval-cell-timeout=T --junitxml=...`` in a fresh temporary directory (cwd, ``HOME``, ``TMPDIR``, Jupyter and
@@ -165,12 +165,27 @@ def load_submission(path: Path) -> dict[str, Any]:
 #: Patterns in an answer that touch the grading machinery: flagged ``review: ...`` (never scored down automatically).
 _REVIEW = {
     r"hftos\.grade|hftos import grade": "uses the grading helpers (hftos.grade)",
-    r"hftos\.sched(?!\.weights)|from hftos import sched": "calls the course's simulators (hftos.sched)",
     r"\bbuiltins\b|__builtins__": "touches builtins",
     r"sys\.modules": "touches sys.modules",
     r"get_ipython|ipykernel": "touches the IPython kernel",
     r"sys\.(stdout|stderr)\s*=": "replaces sys.stdout/stderr",
 }
+
+
+def oracle_patterns(reference: nbformat.NotebookNode) -> dict[str, str]:
+    """Review patterns for the lab's oracles: the course modules its hidden checks compare answers with.
+
+    The reference lists them in ``metadata.hftos.oracles``, e.g. ``{"hftos.sched": "hftos.sched.weights"}``
+    (module -> a submodule students may use, or ``""``); an answer that imports an oracle is flagged ``review:``.
+    """
+    oracles = reference.metadata.get("hftos", {}).get("oracles", {})
+    patterns: dict[str, str] = {}
+    for module, allowed in oracles.items():
+        head, _, tail = module.rpartition(".")
+        skip = f"(?!\\.{re.escape(allowed.rpartition('.')[2])})" if allowed else ""
+        patterns[rf"{re.escape(module)}{skip}\b|from {re.escape(head)} import {re.escape(tail)}\b"] = \
+            f"calls the course's simulators ({module})"
+    return patterns
 
 
 def merge(reference: nbformat.NotebookNode, submission: dict[str, Any], limits: Limits
@@ -198,6 +213,7 @@ def merge(reference: nbformat.NotebookNode, submission: dict[str, Any], limits: 
                                            metadata={"tags": ["nbval-ignore-output"]})]
     plan: list[tuple[int, _cells.CellInfo]] = [(0, _cells.CellInfo(role="grader", id="grader-output-cap"))]
     matched_by_name = False
+    review = {**_REVIEW, **oracle_patterns(reference)}
     for cell, ci in _cells.lab_cells(merged):
         if cell.cell_type != "code" or ci.role in ("prose", "live"):
             continue
@@ -221,7 +237,7 @@ def merge(reference: nbformat.NotebookNode, submission: dict[str, Any], limits: 
                 notes.append(f"answer cell `{ci.id}` is longer than {MAX_ANSWER_CHARS} characters: "
                              "the unanswered skeleton was used")
                 source = _cells.strip_solutions(cell.source)
-            for needle, why in _REVIEW.items():
+            for needle, why in review.items():
                 if re.search(needle, source):
                     flag = f"review: answer {ci.id} {why}"
                     flags.append(flag)

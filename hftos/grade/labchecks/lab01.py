@@ -1,4 +1,4 @@
-"""Check helpers that lab check cells call (and the oracles hidden checks compare against).
+"""Lab 1 (CPU scheduling) check helpers, and the oracles its hidden checks compare against.
 
 A check cell prints one line starting with ``ok`` when the answer is right; on anything else it
 prints what was expected and what came back, so a student can learn from it. The grader never
@@ -18,36 +18,30 @@ Conventions the helpers share (Lab 1, stated in the lab's tasks too):
 
 from __future__ import annotations
 
+import importlib
 import random
-import traceback
 from typing import Any, Callable, Sequence
+
+from . import common
+
+common = importlib.reload(common)  # a check cell reloads this module; patches to common go too
 
 __all__ = ["averages", "check_fair_share", "check_random_fair_share", "check_random_schedules",
            "check_schedule", "fair_share_oracle", "normalize", "oracle_schedule"]
 
 Segment = tuple  # (job | None, start, end)
 
-_MAX_REPR = 400
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= _MAX_REPR else text[:_MAX_REPR] + f"... ({len(text)} characters)"
-
-
-class _Invalid(Exception):
-    """An answer returned something of the wrong shape."""
 
 
 def normalize(segments: Any) -> list[Segment]:
     """``segments`` as a list of ``(job, start, end)`` tuples: zero-length dropped, same-job neighbours merged."""
     if not isinstance(segments, (list, tuple)):
-        raise _Invalid(f"expected a list of (job, start, end) tuples, got {type(segments).__name__}: "
-                       f"{_short(segments)}")
+        raise common.Invalid(f"expected a list of (job, start, end) tuples, got {type(segments).__name__}: "
+                       f"{common.short(segments)}")
     out: list[list[Any]] = []
     for k, seg in enumerate(segments):
         if not isinstance(seg, (list, tuple)) or len(seg) != 3:
-            raise _Invalid(f"segment {k} should be a (job, start, end) tuple, got {_short(seg)}")
+            raise common.Invalid(f"segment {k} should be a (job, start, end) tuple, got {common.short(seg)}")
         job, start, end = seg
         if end == start:
             continue
@@ -73,18 +67,6 @@ def averages(jobs: Sequence[tuple[int, int]], segments: Sequence[Segment]) -> tu
     return sum(wait) / len(jobs), sum(turnaround) / len(jobs)
 
 
-def _call(fn: Callable[..., Any], *args: Any) -> tuple[bool, Any]:
-    """(True, result) or (False, the message to print)."""
-    name = getattr(fn, "__name__", "your function")
-    try:
-        return True, fn(*args)
-    except NotImplementedError:
-        return False, f"not answered yet: {name}() raises NotImplementedError; write it in the answer cell above"
-    except Exception as exc:  # noqa: BLE001: any error of the student's code is feedback
-        tb = traceback.extract_tb(exc.__traceback__)
-        where = f" (line {tb[-1].lineno})" if tb else ""
-        return False, f"{name}() raised {type(exc).__name__}: {exc}{where}"
-
 
 def _first_difference(expected: list[Segment], got: list[Segment]) -> str:
     for k, (e, g) in enumerate(zip(expected, got)):
@@ -103,13 +85,13 @@ def check_schedule(label: str, fn: Callable[..., Any], jobs: Sequence[tuple[int,
                    expected: Sequence[Segment], *args: Any) -> None:
     """Call ``fn(jobs, *args)`` and compare its schedule with ``expected``; print ``ok ...`` or why not."""
     expected_n = normalize(list(expected))
-    ok, got = _call(fn, [tuple(j) for j in jobs], *args)
+    ok, got = common.call(fn, [tuple(j) for j in jobs], *args)
     if not ok:
         print(f"FAIL {label}: {got}")
         return
     try:
         got_n = normalize(got)
-    except _Invalid as exc:
+    except common.Invalid as exc:
         print(f"FAIL {label}: {exc}")
         return
     want = averages(jobs, expected_n)
@@ -119,7 +101,7 @@ def check_schedule(label: str, fn: Callable[..., Any], jobs: Sequence[tuple[int,
     print(f"FAIL {label}")
     print(f"  jobs (arrival, burst): {list(jobs)}" + (f", parameters {args}" if args else ""))
     print(f"  expected: {expected_n}")
-    print(f"  got:      {_short(got_n)}")
+    print(f"  got:      {common.short(got_n)}")
     print(f"  {_first_difference(expected_n, got_n)}")
     try:
         print(f"  expected {_fmt_avgs(want)}; yours gives {_fmt_avgs(averages(jobs, got_n))}")
@@ -153,20 +135,20 @@ def check_random_schedules(label: str, fn: Callable[..., Any], policy: str, seed
         args: tuple[Any, ...] = (rng.choice(list(quanta)),) if quanta else ()
         params = {"quantum": args[0]} if quanta else {}
         expected = oracle_schedule(policy, jobs, **params)
-        ok, got = _call(fn, list(jobs), *args)
+        ok, got = common.call(fn, list(jobs), *args)
         if not ok:
             print(f"FAIL {label}: {got}")
             return
         try:
             got_n = normalize(got)
-        except _Invalid as exc:
+        except common.Invalid as exc:
             print(f"FAIL {label}: workload {k}: {exc}")
             return
         if got_n != expected:
             print(f"FAIL {label}: workload {k} of {count} differs")
             print(f"  jobs (arrival, burst): {jobs}" + (f", quantum {args[0]}" if quanta else ""))
             print(f"  expected: {expected}")
-            print(f"  got:      {_short(got_n)}")
+            print(f"  got:      {common.short(got_n)}")
             print(f"  {_first_difference(expected, got_n)}")
             return
     print(f"ok   {label}: {count} random workloads match")
@@ -196,10 +178,10 @@ def _fair_result(label: str, got: Any, n: int) -> tuple[list[float], list[int]] 
         shares = [float(s) for s in shares]
         picks = [int(p) for p in picks]
     except Exception:  # noqa: BLE001: wrong shape is feedback
-        print(f"FAIL {label}: expected a (shares, picks) pair of lists, got {_short(got)}")
+        print(f"FAIL {label}: expected a (shares, picks) pair of lists, got {common.short(got)}")
         return None
     if len(shares) != n:
-        print(f"FAIL {label}: expected {n} shares (one per task), got {len(shares)}: {_short(shares)}")
+        print(f"FAIL {label}: expected {n} shares (one per task), got {len(shares)}: {common.short(shares)}")
         return None
     return shares, picks
 
@@ -207,7 +189,7 @@ def _fair_result(label: str, got: Any, n: int) -> tuple[list[float], list[int]] 
 def _call_fair(label: str, fn: Callable[..., Any], nices: Sequence[int], horizon_us: int,
                slice_us: int) -> tuple[list[float], list[int]] | None:
     """Call a student's fair-share function and validate its result's shape; print FAIL and return None if it fails."""
-    ok, got = _call(fn, list(nices), horizon_us, slice_us)
+    ok, got = common.call(fn, list(nices), horizon_us, slice_us)
     if not ok:
         print(f"FAIL {label}: {got}")
         return None
@@ -250,7 +232,7 @@ def check_random_fair_share(label: str, fn: Callable[..., Any], seed: int, count
         if [f"{s:.3f}" for s in shares] != [f"{s:.3f}" for s in exp_shares] or picks != exp_picks:
             print(f"FAIL {label}: task set {k} of {count} differs: nices {nices}, horizon {horizon_us} us, "
                   f"slice {slice_us} us")
-            print(f"  expected shares {[round(s, 3) for s in exp_shares]}; got {_short([round(s, 3) for s in shares])}")
+            print(f"  expected shares {[round(s, 3) for s in exp_shares]}; got {common.short([round(s, 3) for s in shares])}")
             diff = next((i for i, (a, b) in enumerate(zip(exp_picks, picks)) if a != b), min(len(picks), len(exp_picks)))
             print(f"  picks first differ at slice {diff}: expected {exp_picks[diff:diff + 10]}, "
                   f"got {picks[diff:diff + 10]}")
