@@ -128,7 +128,7 @@ open("written_by_answer.txt", "w").write("x")
     })
     for cell in tamper.cells:
         ci = _cells.info(cell)
-        if ci is not None and ci.id == "t3-check-2":
+        if ci is not None and ci.id == "t2-check-2":
             cell.source = 'print("ok   RR q=2, arrivals as a quantum expires")'
     tamper.cells.append(nbformat.v4.new_code_cell(
         f'import subprocess\nsubprocess.Popen(["sleep", "{SLEEP_MARK}"], start_new_session=True)\n'

@@ -14,7 +14,7 @@ import pytest
 
 from grade_fixtures import REFERENCE, ROOT, bad_submissions, sleepers, submission, write
 
-FULL = {"t1": "25", "t2": "20", "t3": "25", "t4": "30"}
+FULL = {"t1": "30", "t2": "20", "t3": "30", "t4": "20"}
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +83,8 @@ def test_tampering_does_not_help_and_leaves_nothing_running(graded) -> None:  # 
     rows, d, _ = graded
     row = rows["tamper.ipynb"]
     # the wrong FCFS fails check 2 and the hidden check although the answer patched the helpers;
-    # the edited check cell of task 3 was ignored (the reference check ran and passed on the real answer)
-    assert points(row) == dict(FULL, t1="10"), row
+    # the edited check cell of task 2 was ignored (the reference check ran and passed on the real answer)
+    assert points(row) == dict(FULL, t1="16"), row
     assert "review: answer t1-answer uses the grading helpers" in row["status"]
     assert "check cells edited (ignored)" in row["status"]
     fb = (d / "grades_feedback" / "tamper.ipynb.md").read_text()

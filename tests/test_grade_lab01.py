@@ -42,7 +42,7 @@ def subs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {
         "reference": write(nbformat.read(str(REFERENCE), as_version=4), d / "reference.ipynb"),
         "student": write(nbformat.read(str(STUDENT), as_version=4), d / "student.ipynb"),
-        "wrong_rr": write(submission({"t3-answer": RR_WITHOUT_ARRIVAL_RULE}), d / "wrong_rr.ipynb"),
+        "wrong_rr": write(submission({"t2-answer": RR_WITHOUT_ARRIVAL_RULE}), d / "wrong_rr.ipynb"),
         "text": (d / "text.ipynb", (d / "text.ipynb").write_text("not a notebook"))[0],
     }
 
@@ -72,7 +72,7 @@ def test_lab_shape() -> None:
     for task in tasks:
         mine = [ci for ci in roles if ci.task == task]
         assert [ci.role for ci in mine].count("answer") == 1
-        assert 2 <= [ci.role for ci in mine].count("check") <= 3
+        assert 2 <= [ci.role for ci in mine].count("check") <= 5
         assert [ci.role for ci in mine].count("hidden-check") == 1
     assert any(ci.role == "live" for ci in roles)
     for cell, ci in _cells.lab_cells(nb):
@@ -92,10 +92,10 @@ def test_student_version_has_skeletons_and_no_hidden_checks() -> None:
             assert _cells.BEGIN not in cell.source and "raise NotImplementedError" in cell.source
             ns: dict = {}
             exec(cell.source, ns)  # noqa: S102: our own skeleton
+            args = {"rr": ([(0, 1)], 1), "fair_share": ([0], 1, 1), "pagemap_flags": (0,), "cow_probe": ()}
             for name in _cells.defined_functions(cell.source):
                 with pytest.raises(NotImplementedError):
-                    ns[name]([(0, 1)], 1) if name == "rr" else ns[name]([0], 1, 1) if name == "fair_share" \
-                        else ns[name]([(0, 1)])
+                    ns[name](*args.get(name, ([(0, 1)],)))
             assert ns[_cells.defined_functions(cell.source)[0]].__doc__
 
 
@@ -125,9 +125,43 @@ def test_reference_answers_agree_with_the_oracles_beyond_the_hidden_checks(capsy
     for policy in ("fcfs", "sjf", "srtf"):
         checks.check_random_schedules(policy, ns[policy], policy, seed=1, count=300)
     checks.check_random_schedules("rr", ns["rr"], "rr", seed=1, count=300, quanta=(1, 2, 3, 5))
-    checks.check_random_fair_share("fair", ns["fair_share"], seed=1, count=50)
+    checks.check_random_fair_modes("fair", ns["fair_share"], seed=1, count=50)
+    checks.check_random_pagemap("pagemap", ns["pagemap_flags"], seed=1, count=500)
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == 5 and all(line.startswith("ok   ") for line in out), out
+    assert len(out) == 6 and all(line.startswith("ok   ") for line in out), out
+
+
+@pytest.mark.parametrize("nices,slice_us", [([0, 5, 10], 1000), ([0, 0, -5, 19], 4000), ([3], 700), ([-5, 15, 2, 2], 3000)])
+def test_eevdf_lab_model_is_the_course_simulator_on_always_runnable_tasks(nices: list[int], slice_us: int) -> None:
+    """The lab's integer EEVDF model picks what :mod:`hftos.sched` EEVDF picks when every task is runnable from 0."""
+    from hftos.sched import simulate
+    from hftos.sched.model import Job
+
+    slices = 150
+    _, picks = checks.eevdf_share_oracle(nices, slices * slice_us, slice_us)
+    # times in "ns" so the simulator's vruntime arithmetic (slice * 1024 // weight) is the lab's, unit for unit
+    sched = simulate("eevdf", [Job(arrival=0, burst=slices * slice_us, nice=n) for n in nices],
+                     base_slice=slice_us, unit="ns")
+    ran = [s.job for s in sched.timeline if s.kind == "run"]
+    expanded = [j for s in sched.timeline if s.kind == "run" for j in [s.job] * ((s.end - s.start) // slice_us)]
+    assert ran and expanded[:slices] == picks
+
+
+def test_pagemap_oracle_and_cow_check(capsys: pytest.CaptureFixture[str]) -> None:
+    d = checks.pagemap_oracle(0x8100000000012345)
+    assert d == {"present": True, "swapped": False, "file": False, "exclusive": True, "soft_dirty": False,
+                 "pfn": 0x12345, "swap": None}
+    assert checks.pagemap_oracle(0x4000000000000C62)["swap"] == (2, 0x63)
+    with pytest.raises(ValueError):
+        checks.pagemap_oracle(-1)
+    checks.check_pagemap("p", lambda e: {**checks.pagemap_oracle(e), "exclusive": False}, [0x8100000000012345])
+    out = capsys.readouterr().out
+    assert out.startswith("FAIL p") and "exclusive: expected True, got False" in out
+    checks.check_cow_probe("cow", lambda: (0, 1, 11, "A"))
+    out = capsys.readouterr().out
+    assert "expected (0, 1, 1, 'A'), got (0, 1, 11, 'A')" in out and "warm the code path" in out
+    checks.check_cow_probe("cow", lambda: None)
+    assert "expected a tuple" in capsys.readouterr().out
 
 
 # ----------------------------------------------------------------------------- the grader on these
@@ -139,12 +173,12 @@ def test_reference_full_marks_student_zero_wrong_answer(parallel_run: tuple[str,
     student = rows["student.ipynb"]
     assert (student["total"], student["status"]) == ("0", "graded")  # ran to the end, no crash, nothing earned
     wrong = rows["wrong_rr.ipynb"]
-    assert [wrong[t] for t in ("t1", "t2", "t3", "t4")] == ["25", "20", "10", "30"]
+    assert [wrong[t] for t in ("t1", "t2", "t3", "t4")] == ["30", "8", "30", "20"]
     assert rows["text.ipynb"]["status"].startswith("invalid notebook")
     fb = (parallel_run[1].parent / "grades_feedback" / "wrong_rr.ipynb.md").read_text()
     failed = fb.split("## What did not pass")[1]
-    assert "`t3-check-2`" in failed and "`t3-hidden`" in failed
-    assert "`t3-check-1`" not in failed and "`t3-check-3`" not in failed
+    assert "`t2-check-2`" in failed and "`t2-hidden`" in failed
+    assert "`t2-check-1`" not in failed and "`t2-check-3`" not in failed
     assert "expected: [(0, 0, 2), (1, 2, 4), (0, 4, 6)" in failed  # what was expected and what came back
     student_fb = (parallel_run[1].parent / "grades_feedback" / "student.ipynb.md").read_text()
     assert "not answered yet: fcfs() raises NotImplementedError" in student_fb
@@ -156,7 +190,7 @@ def test_same_table_with_one_job_on_a_rerun_and_after_resume(subs: dict[str, Pat
     text, _ = grade(list(subs.values()), out, "-j", "1")
     assert text == parallel_run[0]
     # --resume grades nothing that is done: a row we altered stays as it is.
-    altered = text.replace("reference.ipynb,25,", "reference.ipynb,24,")
+    altered = text.replace("reference.ipynb,30,", "reference.ipynb,29,")
     out.write_text(altered)
     t0 = time.monotonic()
     resumed, err = grade(list(subs.values()), out, "--resume")
