@@ -103,9 +103,9 @@ def strip_solutions(source: str) -> str:
     return "\n".join(out)
 
 
-_DEF = re.compile(r"^def\s+([A-Za-z_]\w*)\s*\(", re.M)
+_DEF = re.compile(r"^(?:def|class)\s+([A-Za-z_]\w*)\s*[(:]", re.M)
 
 
 def defined_functions(source: str) -> list[str]:
-    """Names of the top-level ``def`` statements in ``source`` (a regex: works on code that does not parse)."""
+    """Names of the top-level ``def`` and ``class`` statements in ``source`` (a regex: works on code that does not parse)."""
     return _DEF.findall(source)
