@@ -43,7 +43,7 @@ __all__ = [
     "format_time", "host_label",
     "gantt", "gantt_compare",
     "latency_hist", "latency_cdf", "percentile_bars",
-    "shares_bar", "line", "state_diagram", "timeline_states",
+    "shares_bar", "line", "state_diagram", "timeline_states", "interrupt_heatmap",
 ]
 
 #: Default figure width in inches and resolution; 7 x 2.5 in at 100 dpi is about 20-40 kB as PNG.
@@ -747,4 +747,75 @@ def timeline_states(samples: Sequence[tuple[float, Mapping[Any, str]]], ax: Axes
                        for c in seen], loc="upper right", bbox_to_anchor=(1.0, -0.22), ncol=min(4, max(1, len(seen))),
               fontsize=_SMALL, frameon=False, borderaxespad=0.1, handlelength=1.0)
     _title(ax, title if title is not None else "Process states sampled from /proc", [host])
+    return fig
+
+
+# --------------------------------------------------------------------------- interrupts (section 5.4)
+
+def interrupt_heatmap(rates: Any, ax: Axes | None = None, *, top: int | None = 20, title: str | None = None,
+                      host: Mapping[str, Any] | None = None, log: bool = True, annotate: bool | None = None) -> Figure:
+    """Heat map of interrupt (or softirq) rates: one row per source, one column per CPU, colour = events/s.
+
+    ``rates`` is a :class:`hftos.interrupts.Rates` (or anything with ``labels``, ``cpus``, ``matrix`` of shape
+    sources x CPUs in events per second, and optionally ``seconds``, ``kind`` and ``top(n)``). ``top`` keeps the
+    ``n`` busiest sources (``None``: all). Colours use a log scale (``log=False``: linear); a cell with no events
+    is left white. Each cell is labelled with its rate when the map is small enough (``annotate=None``: up to
+    about 200 cells). ``host`` (a fingerprint) is named in the title.
+    """
+    labels, cpus = list(getattr(rates, "labels")), list(getattr(rates, "cpus"))
+    matrix = np.asarray(getattr(rates, "matrix"), dtype=float)
+    if top is not None:
+        if top < 1:
+            raise ValueError(f"top must be >= 1 or None, got {top}")
+        order = sorted(range(len(labels)), key=lambda i: (-float(matrix[i].sum()), i))[:top]
+        labels, matrix = [labels[i] for i in order], matrix[order] if order else matrix[:0]
+    if matrix.ndim != 2 or matrix.shape != (len(labels), len(cpus)) or not labels or not cpus:
+        raise ValueError(f"need a sources x CPUs matrix with at least one cell, got shape {matrix.shape} "
+                         f"for {len(labels)} sources and {len(cpus)} CPUs")
+    if np.any(~np.isfinite(matrix)) or np.any(matrix < 0):
+        raise ValueError("rates must be finite and non-negative")
+    from matplotlib.colors import LogNorm, Normalize
+
+    height = min(9.0, 0.9 + 0.22 * len(labels))
+    width = min(WIDTH, 3.2 + 0.55 * len(cpus))
+    fig, ax = _figure(ax, height, width)
+    shown = np.ma.masked_where(matrix <= 0, matrix)
+    vmax = float(matrix.max()) if matrix.max() > 0 else 1.0
+    positive = matrix[matrix > 0]
+    vmin = float(positive.min()) if positive.size else 0.1
+    norm = LogNorm(vmin=min(vmin, vmax / 10), vmax=vmax) if log else Normalize(vmin=0, vmax=vmax)
+    import matplotlib as mpl
+
+    cmap = mpl.colormaps["viridis"].with_extremes(bad="white")
+    im = ax.imshow(shown, aspect="auto", cmap=cmap, norm=norm, interpolation="nearest")
+    ax.set_xticks(range(len(cpus)), [f"CPU{c}" for c in cpus], fontsize=7.5)
+    ax.set_yticks(range(len(labels)), [lab if len(lab) <= 34 else lab[:33] + "…" for lab in labels], fontsize=7.5)
+    ax.tick_params(length=0)
+    ax.set_xticks(np.arange(-0.5, len(cpus), 1), minor=True)
+    ax.set_yticks(np.arange(-0.5, len(labels), 1), minor=True)
+    ax.grid(which="minor", color="0.85", linewidth=0.5)
+    ax.tick_params(which="minor", length=0)
+    if annotate is None:
+        annotate = matrix.size <= 200
+    if annotate:
+        for i in range(matrix.shape[0]):
+            for j in range(matrix.shape[1]):
+                v = matrix[i, j]
+                if v <= 0:
+                    continue
+                txt = f"{v:,.0f}" if v >= 10 else f"{v:.1f}"
+                dark = norm(v) < 0.6
+                ax.text(j, i, txt, ha="center", va="center", fontsize=6.5, color="white" if dark else "black")
+    cb = fig.colorbar(im, ax=ax, pad=0.02, fraction=0.06)
+    kind = getattr(rates, "kind", "interrupts")
+    cb.set_label(f"{kind} per second", fontsize=7.5)
+    if log:
+        cb.ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        cb.ax.yaxis.set_major_formatter(FuncFormatter(_plain_log_label))
+        cb.ax.yaxis.set_minor_formatter(NullFormatter())
+    cb.ax.tick_params(labelsize=7)
+    seconds = getattr(rates, "seconds", None)
+    what = title if title is not None else (f"{kind.capitalize()} per second by source and CPU"
+                                            + (f" (over {seconds:.1f} s)" if seconds else ""))
+    _title(ax, what, [host])
     return fig

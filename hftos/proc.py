@@ -349,3 +349,86 @@ def summarize_maps(entries: Iterable[MapEntry]) -> list[MapSummary]:
             rss_known[e.kind] = True
     order = [k for k in MAP_KINDS if k in acc] + sorted(k for k in acc if k not in MAP_KINDS)
     return [MapSummary(k, acc[k][0], acc[k][1], acc[k][2] if rss_known.get(k) else None) for k in order]
+
+
+# --------------------------------------------------------------------------- signal masks (chapter 5)
+
+#: The ``/proc/<pid>/status`` lines that describe a task's signals (``fs/proc/array.c``, ``task_sig()``).
+SIGNAL_FIELDS: tuple[str, ...] = ("SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")
+
+
+@dataclass(frozen=True)
+class SignalMasks:
+    """The signal state of one task as ``/proc/<pid>/status`` shows it, decoded into signal numbers.
+
+    Each set is a sorted tuple of signal numbers (1..64). ``queued``/``queue_limit`` is the ``SigQ`` line: signals
+    queued for this task's *real user* across all of that user's processes, against ``RLIMIT_SIGPENDING``.
+    """
+
+    queued: int                        #: SigQ, first number
+    queue_limit: int                   #: SigQ, second number: RLIMIT_SIGPENDING (``ulimit -i``)
+    pending: tuple[int, ...]           #: SigPnd: pending for this thread only (thread-directed: tgkill, pthread_kill)
+    shared_pending: tuple[int, ...]    #: ShdPnd: pending for the whole process (kill, sigqueue to the pid)
+    blocked: tuple[int, ...]           #: SigBlk: this thread's blocked mask
+    ignored: tuple[int, ...]           #: SigIgn: disposition SIG_IGN (per process)
+    caught: tuple[int, ...]            #: SigCgt: a handler is installed (per process)
+
+
+def decode_sigset(hex_mask: str) -> tuple[int, ...]:
+    """Signal numbers in a ``/proc`` signal mask: bit ``n - 1`` set means signal ``n`` is in the set.
+
+    >>> decode_sigset("0000000000000201")
+    (1, 10)
+    """
+    try:
+        value = int(hex_mask, 16)
+    except ValueError:
+        raise ValueError(f"not a hexadecimal signal mask: {hex_mask!r}") from None
+    return tuple(bit + 1 for bit in range(value.bit_length()) if value >> bit & 1)
+
+
+def parse_signal_masks(text: str) -> SignalMasks:
+    """Decode the ``SigQ`` and ``Sig*``/``ShdPnd`` lines of the text of ``/proc/<pid>/status``."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key.strip()] = value.strip()
+    missing = [k for k in ("SigQ", *SIGNAL_FIELDS) if k not in fields]
+    if missing:
+        raise ValueError(f"not the text of /proc/<pid>/status: no {', '.join(missing)} line")
+    queued, _, limit = fields["SigQ"].partition("/")
+    sets = [decode_sigset(fields[k]) for k in SIGNAL_FIELDS]
+    return SignalMasks(int(queued), int(limit), *sets)
+
+
+def signal_masks(pid: int | str = "self", tid: int | None = None) -> SignalMasks:
+    """The decoded signal state of a process (its main thread) or of one thread; see :class:`SignalMasks`.
+
+    ``SigPnd`` and ``SigBlk`` belong to one thread: ``/proc/<pid>/status`` shows the main thread's, and
+    ``tid`` selects another (``/proc/<pid>/task/<tid>/status``). Raises :class:`ProcessLookupError` if the
+    process is gone.
+    """
+    try:
+        return parse_signal_masks(_path(pid, tid, "status").read_text())
+    except FileNotFoundError:
+        raise ProcessLookupError(f"no process {pid}") from None
+
+
+def signal_name(signo: int) -> str:
+    """A name for a signal number as glibc programs see it: ``SIGUSR1``, ``SIGRTMIN+1``, ``SIG32``.
+
+    Numbers 32 and 33 are the kernel's first real-time signals, which glibc keeps for itself (thread
+    cancellation and ``setxid``); glibc's ``SIGRTMIN`` is therefore 34 (Python's ``signal.SIGRTMIN``).
+    """
+    import signal as _signal
+
+    if isinstance(signo, bool) or not isinstance(signo, int) or not 1 <= signo <= 64:
+        raise ValueError(f"a Linux signal number is 1..64, got {signo!r}")
+    rtmin, rtmax = int(_signal.SIGRTMIN), int(_signal.SIGRTMAX)
+    if rtmin <= signo <= rtmax:
+        return "SIGRTMIN" if signo == rtmin else ("SIGRTMAX" if signo == rtmax else f"SIGRTMIN+{signo - rtmin}")
+    try:
+        return _signal.Signals(signo).name
+    except ValueError:
+        return f"SIG{signo}"

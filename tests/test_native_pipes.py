@@ -110,3 +110,61 @@ def test_stray_semicolon_after_include_does_not_compile() -> None:
     """E49: `#include <sys/mman.h>;` is an error under the course's -Werror."""
     with pytest.raises(CompileError, match="extra tokens"):
         native.compile_snippet("int e49(void);", "#include <sys/mman.h>;\nint e49(void) { return 0; }")
+
+
+# ---- chapter 4.2: capacity, slots and sweeps by message size ------------------------------------------
+
+def test_pipe_fill_shows_slots_and_merging() -> None:
+    page = os.sysconf("SC_PAGE_SIZE")
+    normal = pipes.pipe_fill(1)
+    assert normal["bytes"] == normal["capacity"] == normal["writes"]          # 1-byte writes merge into pages
+    packet = pipes.pipe_fill(1, packet=True)
+    assert packet["writes"] == packet["slots"] == packet["capacity"] // page  # one slot per packet
+    big = pipes.pipe_fill(page, pipe_size=4 * page)
+    assert big["capacity"] == 4 * page and big["writes"] == 4
+
+
+def test_set_pipe_size_rounds_up_to_a_power_of_two_pages() -> None:
+    page = os.sysconf("SC_PAGE_SIZE")
+    assert pipes.pipe_fill(page, pipe_size=3 * page)["capacity"] == 4 * page
+    assert pipes.pipe_fill(page, pipe_size=1)["capacity"] == page
+
+
+def test_stream_sweep_moves_every_byte() -> None:
+    rows = pipes.pipe_stream_sweep((8, 4096, 100_000), total_bytes=2**20, max_messages=2000)
+    assert [r["msg_bytes"] for r in rows] == [8, 4096, 100_000]
+    for r in rows:
+        assert r["messages"] == max(64, min(2000, 2**20 // r["msg_bytes"]))
+        assert r["elapsed_ns"] > 0 and r["reads"] >= 1 and r["capacity"] > 0
+        assert r["bytes_per_read"] <= max(r["read_bytes"], r["msg_bytes"])
+        assert math.isfinite(r["gib_per_s"]) and r["gib_per_s"] > 0 and r["msgs_per_s"] > 0
+        assert r["cpus"][0] == r["cpus"][1]                                    # same CPU by default
+
+
+def test_stream_sweep_with_capacity() -> None:
+    rows = pipes.pipe_stream_sweep((65536,), pipe_size=2**20, total_bytes=2**22, max_messages=100)
+    assert rows[0]["capacity"] == 2**20 and rows[0]["messages"] == 64
+
+
+@pytest.mark.parametrize("same_cpu", [True, False])
+def test_rtt_sweep(same_cpu: bool) -> None:
+    if not same_cpu and not TWO_CPUS:
+        with pytest.raises(native.NotEnoughCPUs):
+            pipes.pipe_rtt_sweep((8,), 10, cpus=(0, 1) if min(os.sched_getaffinity(0)) == 0 else (1, 0))
+        return
+    cpus = None if same_cpu else tuple(sorted(os.sched_getaffinity(0))[:2])
+    res = pipes.pipe_rtt_sweep((8, 70_000), 40, cpus=cpus, pipe_size=16384)
+    assert list(res) == [8, 70_000]
+    assert res[8].samples.shape == (40,) and res[70_000].samples.shape == (20,)
+    for size, r in res.items():
+        assert r.method["msg_bytes"] == size and r.method["capacity"] == 16384
+        assert r.method["same_cpu"] is same_cpu and (r.samples > 0).all()
+
+
+@pytest.mark.parametrize("call", [
+    lambda: pipes.pipe_fill(0), lambda: pipes.pipe_stream_sweep(()), lambda: pipes.pipe_stream_sweep((2**25,)),
+    lambda: pipes.pipe_rtt_sweep((8,), 0), lambda: pipes.pipe_rtt_sweep((8,), pipe_size=0),
+])
+def test_sweep_bad_arguments(call) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError):
+        call()

@@ -17,6 +17,12 @@
  *                     O_EXCL, and a process-shared semaphore that orders the writer's stores
  *                     before the reader's loads.
  *
+ * Chapter 4.2 adds the measurements by message size:
+ *
+ *   pipe_sweep_stream - one-way throughput, msg_bytes per write(), with a chosen capacity
+ *                       (F_SETPIPE_SZ) and reader buffer; counts the reads.
+ *   pipe_rtt_sized    - round trips of a msg_bytes message over two pipes.
+ *
  * Each function forks, so it runs in a helper process (hftos.native.runner). A forked child
  * hands its findings back through a small MAP_SHARED | MAP_ANONYMOUS page (`struct ... *rep`):
  * the source printed them in the child, but a notebook never sees a child's printf.
@@ -578,5 +584,195 @@ int shm_demo(const char *name, int timeout_ms, struct shm_report *out)
 out:
     munmap(d, sizeof *d);
     shm_unlink(name);                      /* no-op (ENOENT) if already gone */
+    return rc;
+}
+
+/* ---- 6. chapter 4.2: capacity, throughput and round trips by message size -------------------- */
+
+/* Set a pipe's capacity with F_SETPIPE_SZ (pipe_size > 0) and report what it is now (F_GETPIPE_SZ).
+ * The kernel rounds the request up to a power-of-two number of pages; an unprivileged process may
+ * not go above /proc/sys/fs/pipe-max-size (EPERM). Returns the capacity in bytes or -errno. */
+static long set_capacity(int fd, long pipe_size)
+{
+    if (pipe_size > 0 && fcntl(fd, F_SETPIPE_SZ, (int)pipe_size) < 0)
+        return -errno;
+    long got = fcntl(fd, F_GETPIPE_SZ);
+    return got < 0 ? -errno : got;
+}
+
+/* read() exactly n bytes (a pipe hands back whatever is there, up to the count asked). */
+static int read_exact(int fd, char *buf, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = read(fd, buf, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return -errno;
+        if (k == 0)
+            return -EPIPE;                 /* end of file before the message was complete */
+        buf += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+struct sweep_report {
+    int64_t elapsed_ns;     /* first write (in the writer) to last byte read (in the reader) */
+    long reads;             /* read() calls that returned data */
+    long capacity;          /* the pipe's capacity during the run (F_GETPIPE_SZ) */
+};
+
+/*
+ * One-way stream: a forked writer on cpu_b sends `messages` messages of msg_bytes, one write()
+ * each; the reader (this process, on cpu_a) reads with a read_bytes buffer until all bytes are in.
+ * The writer stamps its start time into a shared page just before its first write, so the fork
+ * is not part of the time. Run in a helper process: it pins and forks.
+ */
+int pipe_sweep_stream(int cpu_a, int cpu_b, long msg_bytes, long messages, long pipe_size, long read_bytes,
+                      struct sweep_report *out)
+{
+    if (msg_bytes < 1 || msg_bytes > (16L << 20) || messages < 1 || read_bytes < 1 || read_bytes > (16L << 20))
+        return -EINVAL;
+    int64_t *start = shared_page(sizeof *start);
+    char *wbuf = malloc((size_t)msg_bytes), *rbuf = malloc((size_t)read_bytes);
+    int p[2] = { -1, -1 }, rc = 0;
+    if (start == NULL || wbuf == NULL || rbuf == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    memset(wbuf, 'w', (size_t)msg_bytes);
+    if (pipe2(p, O_CLOEXEC) != 0) {
+        rc = -errno;
+        goto out;
+    }
+    long cap = set_capacity(p[1], pipe_size);
+    if (cap < 0) {
+        rc = (int)cap;
+        goto out;
+    }
+    out->capacity = cap;
+    pid_t pid = fork();
+    if (pid < 0) {
+        rc = -errno;
+        goto out;
+    }
+    if (pid == 0) {                        /* the writer */
+        close(p[0]);
+        int wrc = pin_to_cpu(cpu_b);
+        *start = now_ns();
+        for (long i = 0; wrc == 0 && i < messages; i++)
+            wrc = write_all(p[1], wbuf, (size_t)msg_bytes);
+        _exit(-wrc);
+    }
+    close(p[1]);
+    p[1] = -1;
+    rc = pin_to_cpu(cpu_a);
+    long long want = (long long)msg_bytes * messages, got = 0;
+    out->reads = 0;
+    while (rc == 0 && got < want) {
+        ssize_t k = read(p[0], rbuf, (size_t)read_bytes);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            rc = -errno;
+        else if (k == 0)
+            rc = -EPIPE;                   /* the writer died early */
+        else {
+            got += k;
+            out->reads++;
+        }
+    }
+    out->elapsed_ns = now_ns() - *start;
+    close(p[0]);
+    p[0] = -1;                             /* a writer still blocked gets EPIPE and exits */
+    int child_rc = child_status(pid);
+    if (rc == 0)
+        rc = child_rc;
+out:
+    if (p[0] >= 0)
+        close(p[0]);
+    if (p[1] >= 0)
+        close(p[1]);
+    free(wbuf);
+    free(rbuf);
+    if (start != NULL)
+        munmap(start, sizeof *start);
+    return rc;
+}
+
+/*
+ * Round trips of a msg_bytes message over two pipes (one per direction, erratum E43): side A (this
+ * process, cpu_a) writes it, side B (a forked child, cpu_b) reads all of it and writes it back.
+ * A message larger than the pipe's capacity goes through in several pieces, each a wake-up.
+ * rtt_ns[i] gets the i-th measured round trip; *capacity the pipes' capacity. Run in a helper.
+ */
+int pipe_rtt_sized(int cpu_a, int cpu_b, long msg_bytes, long pipe_size, int warmup, int iters,
+                   int64_t *rtt_ns, long *capacity)
+{
+    if (msg_bytes < 1 || msg_bytes > (16L << 20) || warmup < 0 || iters < 1)
+        return -EINVAL;
+    int ab[2] = { -1, -1 }, ba[2] = { -1, -1 }, rc = 0;
+    char *buf = malloc((size_t)msg_bytes);
+    if (buf == NULL)
+        return -ENOMEM;
+    memset(buf, 'm', (size_t)msg_bytes);
+    if (pipe2(ab, O_CLOEXEC) != 0 || pipe2(ba, O_CLOEXEC) != 0) {
+        rc = -errno;
+        goto out;
+    }
+    long cap = set_capacity(ab[1], pipe_size);
+    if (cap >= 0 && pipe_size > 0)
+        cap = set_capacity(ba[1], pipe_size);
+    if (cap < 0) {
+        rc = (int)cap;
+        goto out;
+    }
+    *capacity = cap;
+    pid_t pid = fork();
+    if (pid < 0) {
+        rc = -errno;
+        goto out;
+    }
+    if (pid == 0) {                        /* side B: echo until A closes its write end */
+        close(ab[1]);
+        close(ba[0]);
+        int brc = pin_to_cpu(cpu_b);
+        while (brc == 0) {
+            brc = read_exact(ab[0], buf, (size_t)msg_bytes);
+            if (brc == -EPIPE) {
+                brc = 0;
+                break;
+            }
+            if (brc == 0)
+                brc = write_all(ba[1], buf, (size_t)msg_bytes);
+        }
+        _exit(-brc);
+    }
+    close(ab[0]);
+    close(ba[1]);
+    ab[0] = ba[1] = -1;
+    rc = pin_to_cpu(cpu_a);
+    for (int i = -warmup; rc == 0 && i < iters; i++) {
+        int64_t t0 = now_ns();
+        rc = write_all(ab[1], buf, (size_t)msg_bytes);
+        if (rc == 0)
+            rc = read_exact(ba[0], buf, (size_t)msg_bytes);
+        if (rc == 0 && i >= 0)
+            rtt_ns[i] = now_ns() - t0;
+    }
+    close(ab[1]);                          /* B sees end of file and exits */
+    ab[1] = -1;
+    int child_rc = child_status(pid);
+    if (rc == 0)
+        rc = child_rc;
+out:
+    for (int k = 0; k < 2; k++) {
+        if (ab[k] >= 0)
+            close(ab[k]);
+        if (ba[k] >= 0)
+            close(ba[k]);
+    }
+    free(buf);
     return rc;
 }
