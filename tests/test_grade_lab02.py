@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import lab_fixtures
 import nbformat
 import pytest
 
@@ -67,21 +68,12 @@ def tlb(addresses, entries, ways, page_size=4096):
 
 
 def reference_answers() -> dict[str, str]:
-    """answer-cell id -> the reference's source without the solution markers."""
-    nb = nbformat.read(str(REFERENCE), as_version=4)
-    return {ci.id: "\n".join(l for l in c.source.split("\n") if l.strip() not in (_cells.BEGIN, _cells.END))
-            for c, ci in _cells.lab_cells(nb) if ci.role == "answer"}
+    return lab_fixtures.reference_answers(REFERENCE)
 
 
 def submission(answers: dict[str, str]) -> nbformat.NotebookNode:
     """The student notebook with every answer cell the reference's, overridden by ``answers`` (id -> source)."""
-    nb = nbformat.read(str(STUDENT), as_version=4)
-    ref = reference_answers()
-    for cell in nb.cells:
-        ci = _cells.info(cell)
-        if ci is not None and ci.role == "answer":
-            cell.source = answers.get(ci.id, ref[ci.id])
-    return nb
+    return lab_fixtures.lab_submission(REFERENCE, STUDENT, answers)
 
 
 def reference_namespace() -> dict[str, Any]:

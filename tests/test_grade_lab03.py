@@ -14,6 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import lab_fixtures
 import nbformat
 import pytest
 
@@ -87,21 +88,12 @@ class BatchWriter:
 
 
 def reference_answers() -> dict[str, str]:
-    """answer-cell id -> the reference's source without the solution markers."""
-    nb = nbformat.read(str(REFERENCE), as_version=4)
-    return {ci.id: "\n".join(l for l in c.source.split("\n") if l.strip() not in (_cells.BEGIN, _cells.END))
-            for c, ci in _cells.lab_cells(nb) if ci.role == "answer"}
+    return lab_fixtures.reference_answers(REFERENCE)
 
 
 def submission(answers: dict[str, str]) -> nbformat.NotebookNode:
-    """The student notebook with every answer cell filled: the reference's, overridden by ``answers``."""
-    nb = nbformat.read(str(STUDENT), as_version=4)
-    ref = reference_answers()
-    for cell in nb.cells:
-        ci = _cells.info(cell)
-        if ci is not None and ci.role == "answer":
-            cell.source = answers.get(ci.id, ref[ci.id])
-    return nb
+    """The student notebook with every answer cell the reference's, overridden by ``answers`` (id -> source)."""
+    return lab_fixtures.lab_submission(REFERENCE, STUDENT, answers)
 
 
 def namespace(answers: dict[str, str] | None = None) -> dict:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import lab_fixtures
 import nbformat
 import pytest
 
@@ -93,20 +94,12 @@ def seqlock_reads(schedule, words, check=True):
 
 
 def reference_answers() -> dict[str, str]:
-    nb = nbformat.read(str(REFERENCE), as_version=4)
-    return {ci.id: "\n".join(l for l in c.source.split("\n") if l.strip() not in (_cells.BEGIN, _cells.END))
-            for c, ci in _cells.lab_cells(nb) if ci.role == "answer"}
+    return lab_fixtures.reference_answers(REFERENCE)
 
 
 def submission(answers: dict[str, str]) -> nbformat.NotebookNode:
-    """The student notebook with every answer from the reference, except ``answers`` (id -> source)."""
-    nb = nbformat.read(str(STUDENT), as_version=4)
-    ref = reference_answers()
-    for cell in nb.cells:
-        ci = _cells.info(cell)
-        if ci is not None and ci.role == "answer":
-            cell.source = answers.get(ci.id, ref[ci.id])
-    return nb
+    """The student notebook with every answer cell the reference's, overridden by ``answers`` (id -> source)."""
+    return lab_fixtures.lab_submission(REFERENCE, STUDENT, answers)
 
 
 @pytest.fixture(scope="module")

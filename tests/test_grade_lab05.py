@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import lab_fixtures
 import nbformat
 import pytest
 
@@ -35,20 +36,8 @@ def classify_fault(scenario):
 '''
 
 
-def _answers() -> dict[str, str]:
-    nb = nbformat.read(str(REFERENCE), as_version=4)
-    return {ci.id: "\n".join(l for l in c.source.split("\n") if l.strip() not in (_cells.BEGIN, _cells.END))
-            for c, ci in _cells.lab_cells(nb) if ci.role == "answer"}
-
-
 def _submission(path: Path, overrides: dict[str, str] | None = None, *, full: bool = True) -> Path:
-    nb = nbformat.read(str(STUDENT), as_version=4)
-    ref = _answers() if full else {}
-    for cell in nb.cells:
-        ci = _cells.info(cell)
-        if ci is not None and ci.role == "answer":
-            cell.source = (overrides or {}).get(ci.id, ref.get(ci.id, cell.source))
-    nbformat.write(nb, str(path))
+    nbformat.write(lab_fixtures.lab_submission(REFERENCE, STUDENT, overrides, full=full), str(path))
     return path
 
 
