@@ -68,6 +68,8 @@ def rr(jobs, quantum):
 
 #: marker argument of the background process the tampering submission starts
 SLEEP_MARK = "987654"
+#: argument of the fork bomb's children (seconds: they end by themselves even if the grader failed)
+BOMB_MARK = "123.4567"
 
 
 def bad_submissions(d: Path) -> dict[str, Path]:
@@ -126,6 +128,22 @@ if os.fork() == 0:
 open("written_by_answer.txt", "w").write("x")
 ''',
     })
+    # a fork bomb, bounded in case the grader fails: 12 rounds of fork (4095 children), each child then becomes
+    # `sleep BOMB_MARK` (exits by itself after ~2 minutes); without the grader's process limit t4 would still pass
+    out["fork_bomb"] = write(submission({"t4-answer": f'''import os
+_root = os.getpid()
+for _ in range(12):
+    try:
+        os.fork()
+    except OSError:
+        break
+if os.getpid() != _root:
+    try:
+        os.execv("/bin/sleep", ["sleep", "{BOMB_MARK}"])
+    finally:
+        os._exit(0)
+''' + ans["t4-answer"]}), d / "fork_bomb.ipynb")
+
     for cell in tamper.cells:
         ci = _cells.info(cell)
         if ci is not None and ci.id == "t2-check-2":
@@ -137,8 +155,8 @@ open("written_by_answer.txt", "w").write("x")
     return out
 
 
-def sleepers() -> list[int]:
-    """Processes started by the tampering submission that are still alive (should be none)."""
+def sleepers(mark: str = SLEEP_MARK) -> list[int]:
+    """Processes started by the tampering submission (or the fork bomb, ``mark=BOMB_MARK``) still alive."""
     found = []
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
@@ -146,6 +164,6 @@ def sleepers() -> list[int]:
                 cmd = Path(entry.path, "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if len(cmd) >= 2 and cmd[0].endswith(b"sleep") and cmd[1] == SLEEP_MARK.encode():
+            if len(cmd) >= 2 and cmd[0].endswith(b"sleep") and cmd[1] == mark.encode():
                 found.append(int(entry.name))
     return found

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from grade_fixtures import REFERENCE, ROOT, bad_submissions, sleepers, submission, write
+from grade_fixtures import BOMB_MARK, REFERENCE, ROOT, bad_submissions, sleepers, submission, write
 
 FULL = {"t1": "30", "t2": "20", "t3": "30", "t4": "20"}
 
@@ -44,7 +44,7 @@ def test_every_submission_has_a_row_and_bounded_time(graded) -> None:  # type: i
     rows, _, elapsed = graded
     assert set(rows) == {f"{n}.ipynb" for n in ("random_bytes", "text", "not_nbformat", "metadata_lost",
                                                  "infinite_loop", "memory_hog", "kernel_crash", "kernel_kill",
-                                                 "huge_output", "tamper", "good")}
+                                                 "huge_output", "tamper", "fork_bomb", "good")}
     assert all(r["max"] == "100" for r in rows.values())
     assert elapsed < 300, f"grading the bad submissions took {elapsed:.0f} s"
     assert rows["good.ipynb"]["total"] == "100" and rows["good.ipynb"]["status"] == "graded"
@@ -91,3 +91,15 @@ def test_tampering_does_not_help_and_leaves_nothing_running(graded) -> None:  # 
     assert "were killed" in fb and "was ignored" in fb
     assert sleepers() == [], "background processes started by a submission survived the grader"
     assert not list(Path("/tmp").glob("hftos-grade-*/run/written_by_answer.txt"))
+
+
+def test_fork_bomb_is_stopped_and_harms_no_one(graded) -> None:  # type: ignore[no-untyped-def]
+    """As root too (RLIMIT_NPROC does not bind root): the supervisor counts the run's processes and kills the run;
+    the rerun without task 4 earns the rest; the other submissions' rows (above) are unchanged."""
+    rows, d, _ = graded
+    row = rows["fork_bomb.ipynb"]
+    assert points(row) == dict(FULL, t4="0"), row
+    assert row["status"] == "process limit"
+    fb = (d / "grades_feedback" / "fork_bomb.ipynb.md").read_text()
+    assert "the run was stopped when it had" in fb
+    assert sleepers(BOMB_MARK) == [], "processes of the fork bomb survived the grader"

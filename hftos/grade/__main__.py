@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=Limits.wall_timeout, help="seconds per submission")
     ap.add_argument("--memory-mb", type=int, default=Limits.memory_bytes // 2 ** 20, help="address-space limit")
     ap.add_argument("--output-kb", type=int, default=Limits.output_bytes // 1024, help="output cap per cell")
+    ap.add_argument("--max-procs", type=int, default=Limits.max_processes,
+                    help="processes one submission may have at once (more: killed, status 'process limit')")
     ap.add_argument("-q", "--quiet", action="store_true")
     args = ap.parse_args(argv)
     if args.jobs < 1:
@@ -89,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = expand(args.submissions)
     subs = list(zip(names(paths), paths))
     limits = Limits(cell_timeout=args.cell_timeout, wall_timeout=args.timeout, memory_bytes=args.memory_mb * 2 ** 20,
-                    output_bytes=args.output_kb * 1024)
+                    output_bytes=args.output_kb * 1024, max_processes=args.max_procs)
     fb_dir = args.feedback_dir or args.out.with_name(args.out.stem + "_feedback")
     fb_dir.mkdir(parents=True, exist_ok=True)
 

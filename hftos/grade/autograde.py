@@ -18,6 +18,9 @@ For one submission (:func:`grade_one`):
    - is in a session of its own and is a *child subreaper* (``prctl(PR_SET_CHILD_SUBREAPER)``): whatever the
      submission starts, even in a new session (``start_new_session=True``, double fork), stays its descendant;
    - sets ``RLIMIT_AS`` (memory), ``RLIMIT_CPU``, ``RLIMIT_FSIZE`` and ``RLIMIT_NPROC`` on pytest and hence on the kernel;
+   - counts its descendants every ``_POLL`` seconds and kills the whole tree when there are more than
+     ``Limits.max_processes`` (status ``process limit``): the fork-bomb guard that also works as root, where
+     ``RLIMIT_NPROC`` is not enforced;
    - enforces a wall-clock limit for the whole notebook, and then kills every descendant, repeatedly, until none is
      left; the grader afterwards also kills any process whose environment carries the submission's marker
      (``HFTOS_GRADE_TOKEN``), in case the supervisor itself was killed.
@@ -25,7 +28,7 @@ For one submission (:func:`grade_one`):
    is written too but is lost when pytest is killed).
 4. **Score**: each ``check``/``hidden-check`` cell that passed gives its points to its task. Status:
    ``graded``, or what happened, joined with ``"; "``: ``timed out``, ``kernel died``, ``memory limit``,
-   ``output capped``, ``incomplete run``, ``metadata lost (answers matched by function name)``,
+   ``output capped``, ``process limit``, ``incomplete run``, ``metadata lost (answers matched by function name)``,
    ``review: ...`` (an answer touches the grading machinery), ``invalid notebook: ...``, ``grader error: ...``.
 
 What this is not: a security sandbox. Answers run as the grading user, with that user's file access. The limits
@@ -93,7 +96,8 @@ class Limits:
     memory_bytes: int = 2 * 1024 ** 3   # RLIMIT_AS of pytest and the kernel
     file_bytes: int = 64 * 1024 ** 2    # RLIMIT_FSIZE
     output_bytes: int = 256 * 1024      # what one cell may print before the rest is dropped
-    extra_tasks: int = 512              # RLIMIT_NPROC = the user's current tasks + this
+    extra_tasks: int = 512              # RLIMIT_NPROC = the user's current tasks + this (not enforced for root)
+    max_processes: int = 256            # the supervisor kills the whole run when it has more descendants than this
 
 
 @dataclass
@@ -367,6 +371,7 @@ class RunResult:
     output_capped: bool
     stderr_tail: str
     killed_after: int
+    process_limit: int = 0   # descendants counted when the supervisor stopped the run for too many (0: it did not)
 
 
 def run_sandboxed(merged: nbformat.NotebookNode, workdir: Path, limits: Limits) -> RunResult:
@@ -386,7 +391,7 @@ def run_sandboxed(merged: nbformat.NotebookNode, workdir: Path, limits: Limits) 
         "JUPYTER_CONFIG_DIR": str(workdir / "jupyter"), "IPYTHONDIR": str(workdir / "ipython"),
         "MPLCONFIGDIR": str(workdir / "tmp"), "MPLBACKEND": "Agg", "HFTOS_BUDGET": "smoke",
         "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONPATH": pkg_root, "MALLOC_ARENA_MAX": "2", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+        "PYTHONPATH": _pythonpath(pkg_root), "MALLOC_ARENA_MAX": "2", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
         "HFTOS_GRADE_TOKEN": token, "HFTOS_GRADE_LOG": str(log), "PYDEVD_DISABLE_FILE_VALIDATION": "1",
     }
     cmd = [sys.executable, "-m", "pytest", "lab.ipynb", "-c", "pytest.ini", "--rootdir", ".",
@@ -394,12 +399,12 @@ def run_sandboxed(merged: nbformat.NotebookNode, workdir: Path, limits: Limits) 
            "--nbval", "--nbval-current-env", f"--nbval-cell-timeout={limits.cell_timeout:g}",
            "--nbval-kernel-startup-timeout=60", f"--junitxml={workdir / 'junit.xml'}", "-q", "--tb=short"]
     nproc = _user_tasks() + limits.extra_tasks
-    job = {"cmd": cmd, "cwd": str(run), "env": env, "wall": limits.wall_timeout,
+    job = {"cmd": cmd, "cwd": str(run), "env": env, "wall": limits.wall_timeout, "max_procs": limits.max_processes,
            "rlimits": {"AS": limits.memory_bytes, "CPU": int(limits.wall_timeout) + 5,
                        "FSIZE": limits.file_bytes, "NPROC": nproc},
            "stdout": str(workdir / "pytest.out"), "result": str(workdir / "result.json")}
     (workdir / "job.json").write_text(json.dumps(job))
-    sup_env = dict(env, PYTHONPATH=pkg_root)
+    sup_env = dict(env)
     if _ABORT.is_set():
         raise Aborted()
     sup = subprocess.Popen([sys.executable, "-m", "hftos.grade.autograde", "--supervise", str(workdir / "job.json")],
@@ -441,14 +446,23 @@ def run_sandboxed(merged: nbformat.NotebookNode, workdir: Path, limits: Limits) 
     except OSError:
         tail = ""
     return RunResult(records=records, returncode=result.get("returncode"), timed_out=bool(result.get("timed_out")),
+                     process_limit=int(result.get("process_limit", 0)),
                      output_capped=(run / "output_capped").exists(), stderr_tail=tail,
                      killed_after=killed + int(result.get("killed", 0)))
 
 
-def _children() -> list[int]:
+def _pythonpath(pkg_root: str) -> str:
+    """``PYTHONPATH`` for the supervisor, pytest and the kernel: the repository, then the grader's own
+    ``PYTHONPATH`` (a grader started as ``/usr/bin/python3`` with a venv's site-packages on ``PYTHONPATH``, e.g. as an
+    unprivileged user who cannot read the venv's interpreter, needs it in the children too)."""
+    inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != pkg_root]
+    return os.pathsep.join([pkg_root, *inherited])
+
+
+def _children(pid: int | None = None) -> list[int]:
     kids: list[int] = []
     try:
-        for task in os.scandir(f"/proc/{os.getpid()}/task"):
+        for task in os.scandir(f"/proc/{os.getpid() if pid is None else pid}/task"):
             try:
                 kids.extend(int(x) for x in Path(task.path, "children").read_text().split())
             except OSError:
@@ -468,22 +482,43 @@ def _reap() -> None:
             return
 
 
-def _kill_descendants() -> int:
-    """SIGKILL our children until none is left (as a subreaper, orphaned descendants become our children)."""
-    killed = 0
-    for _ in range(200):
+def _descendants() -> list[int]:
+    """Every process below this one (walking ``/proc/PID/task/*/children``), parents before children."""
+    found: list[int] = []
+    todo = _children()
+    seen: set[int] = set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        found.append(pid)
+        todo.extend(_children(pid))
+    return found
+
+
+def _kill_tree() -> int:
+    """SIGKILL every descendant, repeatedly, until none is left (a fork bomb's new children are caught next round;
+    as a subreaper, orphans become our children)."""
+    killed: set[int] = set()
+    for _ in range(500):
         _reap()
-        kids = _children()
-        if not kids:
-            return killed
-        for pid in kids:
+        pids = _descendants()
+        if not pids:
+            break
+        for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
-                killed += 1
+                killed.add(pid)
             except OSError:
                 pass
-        time.sleep(0.02)
-    return killed
+        time.sleep(0.01)
+    return len(killed)
+
+
+
+#: How often the supervisor counts the run's processes (seconds).
+_POLL = 0.05
 
 
 def supervise(job_path: str) -> int:
@@ -520,14 +555,30 @@ def supervise(job_path: str) -> int:
     with open(job["stdout"], "wb") as out:
         proc = subprocess.Popen(job["cmd"], cwd=job["cwd"], env=job["env"], stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, preexec_fn=apply_limits)
-        try:
-            rc: int | None = proc.wait(timeout=job["wall"])
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            proc.kill()
-            rc = proc.wait()
-    killed = _kill_descendants()
+        # Watchdog: RLIMIT_NPROC does not bind root (or CAP_SYS_RESOURCE/CAP_SYS_ADMIN), so we count our
+        # descendants every POLL seconds and kill the whole run when there are more than ``max_procs``.
+        max_procs, too_many, killed = int(job.get("max_procs", 256)), 0, 0
+        rc: int | None = None
+        while True:
+            rc = proc.poll()
+            if rc is not None:
+                break
+            if time.monotonic() - start > job["wall"]:
+                timed_out = True
+                proc.kill()
+                rc = proc.wait()
+                break
+            count = len(_descendants())
+            if count > max_procs:
+                too_many = count
+                print(f"process limit: {count} processes after {time.monotonic() - start:.2f} s", file=sys.stderr)
+                killed += _kill_tree()
+                rc = proc.wait()
+                break
+            time.sleep(_POLL)
+    killed += _kill_tree()
     Path(job["result"]).write_text(json.dumps({"returncode": rc, "timed_out": timed_out, "killed": killed,
+                                               "process_limit": too_many,
                                                "seconds": round(time.monotonic() - start, 3)}))
     return 0
 
@@ -556,6 +607,8 @@ def score(plan: list[tuple[int, _cells.CellInfo]], maximum: dict[str, int], run:
         flags.append("memory limit")
     if run.output_capped:
         flags.append("output capped")
+    if run.process_limit:
+        flags.append("process limit")
     points = {task: 0 for task in maximum}
     checks: list[dict[str, Any]] = []
     missing = 0
@@ -619,6 +672,7 @@ def grade_one(reference_path: Path, submission: Path, name: str, limits: Limits,
     stubbed: set[str] = set()
     all_flags: list[str] = []
     killed = 0
+    most_procs = 0
     try:
         for _attempt in range(max_attempts):
             workdir = Path(tempfile.mkdtemp(prefix="hftos-grade-", dir=workroot))
@@ -629,6 +683,7 @@ def grade_one(reference_path: Path, submission: Path, name: str, limits: Limits,
             points, checks, run_flags = score(plan, maximum, run)
             all_flags += [f for f in run_flags if f not in all_flags]
             killed += run.killed_after
+            most_procs = max(most_procs, run.process_limit)
             lost = _crash_point(plan, run)
             task = lost.task if lost is not None else None
             if task is None or task in stubbed or task not in answer_of:
@@ -647,6 +702,8 @@ def grade_one(reference_path: Path, submission: Path, name: str, limits: Limits,
         for check in checks:
             if check.get("task") in stubbed and not check["passed"]:
                 check["output"] = f"not graded: the kernel was lost while running task {check['task']}"
+    if most_procs:
+        notes.append(f"the run was stopped when it had {most_procs} processes (the limit is {limits.max_processes})")
     if killed:
         notes.append(f"{killed} process(es) the submission left running were killed")
     status = "; ".join(all_flags + flags) or "graded"
