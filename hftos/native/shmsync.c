@@ -337,14 +337,19 @@ int init_race(const char *name, int processes, int careful, int stagger_ms, int 
     }
     int fd = shm_open(name, O_RDONLY, 0);
     if (fd >= 0) {
-        struct init_segment *s = mmap(NULL, sizeof *s, PROT_READ, MAP_SHARED, fd, 0);
+        struct stat st;
+        struct init_segment *s = MAP_FAILED;
+        /* A child that died between shm_open and ftruncate leaves a short file: mapping it and
+         * reading past its end would raise SIGBUS in the caller, so check the size first. */
+        if (fstat(fd, &st) == 0 && st.st_size >= (off_t)sizeof *s)
+            s = mmap(NULL, sizeof *s, PROT_READ, MAP_SHARED, fd, 0);
         close(fd);
         if (s != MAP_FAILED) {
             out->attached = atomic_load(&s->attached);
             munmap(s, sizeof *s);
         }
-        shm_unlink(name);
     }
+    shm_unlink(name);                         /* in every path: leave nothing in /dev/shm */
     out->creators = atomic_load(&t->creators);
     out->eexist = atomic_load(&t->eexist);
     out->saw_magic = atomic_load(&t->saw_magic);
