@@ -278,8 +278,11 @@ static int listen_abstract(const char *name)
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
-    if (bind(fd, (struct sockaddr *)&a, len) != 0 || listen(fd, 4) != 0) {
-        int err = errno;
+    /* SO_RCVTIMEO on a listener bounds accept() too: a child that dies before connecting makes the
+     * parent's accept() fail with EAGAIN after PATIENCE_S instead of waiting forever. */
+    int rc = set_patience(fd);
+    if (rc != 0 || bind(fd, (struct sockaddr *)&a, len) != 0 || listen(fd, 4) != 0) {
+        int err = rc != 0 ? -rc : errno;
         close(fd);
         return -err;
     }
