@@ -104,3 +104,12 @@ def test_pingpong_cross_cpu() -> None:
     a, b = sorted(os.sched_getaffinity(0))[:2]
     r = mqueue.mq_pingpong(20, cpus=(a, b))
     assert r.samples.shape == (20,) and r.method["same_cpu"] is False
+
+
+def test_pingpong_returns_when_the_other_side_dies() -> None:
+    """Side B fails at once (it cannot pin to a CPU that does not exist), leaving A's first message in a
+    one-slot queue: A must give up with an error after its timeouts, not block forever in mq_send."""
+    cpu = sorted(os.sched_getaffinity(0))[0]
+    with pytest.raises(native.NativeError) as err:
+        runner.run(mqueue._pingpong_in_helper, timeout=40, cpu_a=cpu, cpu_b=100_000, warmup=1, iters=5, msg_bytes=64)
+    assert not isinstance(err.value, runner.HelperTimeout)     # the C returned an error by itself

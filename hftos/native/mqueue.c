@@ -3,7 +3,7 @@
  *
  * Course chapter 4.4. A POSIX message queue is a kernel object with a name ("/something"),
  * opened with mq_open() and used through a descriptor (on Linux a real file descriptor, so it
- * works with poll/epoll and is inherited across fork). Each queue holds at most mq_maxmsg
+ * works with poll/epoll and is inherited across fork; the kernel always opens it close-on-exec). Each queue holds at most mq_maxmsg
  * messages of at most mq_msgsize bytes; mq_receive() always returns the oldest message of the
  * HIGHEST priority (0 .. MQ_PRIO_MAX-1 = 32767 on Linux). The kernel side is ipc/mqueue.c:
  * one red-black tree node per priority, a FIFO list of messages in each.
@@ -12,7 +12,8 @@
  * /proc/sys/fs/mqueue/msg_max (default 10) and mq_msgsize at most msgsize_max (default 8192),
  * else mq_open fails with EINVAL. Each queue's worst-case memory (maxmsg * msgsize plus
  * bookkeeping) is charged to the creating user's RLIMIT_MSGQUEUE (819200 bytes by default;
- * EMFILE when exceeded), and a namespace holds at most queues_max queues (ENOSPC).
+ * EMFILE when exceeded), and a namespace holds at most queues_max queues (ENOSPC, unless
+ * CAP_SYS_RESOURCE).
  *
  * Names: every queue made here carries the caller's pid, and is mq_unlink'ed as soon as all the
  * processes that need it have it open (like an unlinked temporary file, it lives on until the
@@ -256,7 +257,7 @@ struct mq_notify_report {
  * mq_notify with SIGEV_SIGNAL (SIGUSR1, blocked here and collected with sigtimedwait, so no
  * handler runs). The kernel signals the registered process only when the queue goes from empty
  * to non-empty AND no one is blocked in mq_receive; afterwards the registration is gone (one
- * shot). Steps: register; a child tries to register too (EBUSY); the child sends one message
+ * shot). A message handed straight to a blocked receiver leaves the registration in place. Steps: register; a child tries to register too (EBUSY); the child sends one message
  * (stamped with its send time) -> signal; the child sends a second one -> no signal, since the
  * registration was used up; drain; re-register, block a second child in mq_receive and send ->
  * the message goes straight to that receiver and no signal arrives. Run in a helper: it forks
@@ -383,10 +384,15 @@ struct mq_side {
 static int mq_send_token(struct mq_side *s, char token)
 {
     s->buf[0] = token;
-    while (mq_send(s->send_q, s->buf, (size_t)s->msg_bytes, 0) != 0)
+    for (;;) {
+        /* Timed: the queues hold one message, so if the other side died with our last message still
+         * queued, an untimed mq_send would block forever (nobody else reads the queue). */
+        struct timespec ts = deadline(MQ_PATIENCE_S);
+        if (mq_timedsend(s->send_q, s->buf, (size_t)s->msg_bytes, 0, &ts) == 0)
+            return 0;
         if (errno != EINTR)
             return -errno;
-    return 0;
+    }
 }
 
 static int mq_recv_token(struct mq_side *s, char *token)

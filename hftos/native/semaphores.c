@@ -12,7 +12,7 @@
  *   - An eventfd is a 64-bit counter in the kernel behind a file descriptor. write(fd, &n, 8) adds n;
  *     read() returns the whole counter and resets it to 0, or, with EFD_SEMAPHORE, returns 1 and
  *     subtracts 1. Either way a read blocks while the counter is 0, and it works with epoll.
- *   - A futex lock in 30 lines (Ulrich Drepper, "Futexes Are Tricky", mutex #2): the lock word is 0
+ *   - A futex lock in 30 lines (the three-state mutex of Ulrich Drepper, "Futexes Are Tricky"): the lock word is 0
  *     (free), 1 (held, nobody waiting) or 2 (held, maybe waiters). Lock and unlock without contention
  *     are one atomic instruction each and no system call; pthread_mutex_t works the same way.
  *
@@ -144,10 +144,11 @@ static void *nothing(void *arg)
  * Cost of a lock. kind: LOCK_FUTEX (futex_lock above), LOCK_PTHREAD (pthread_mutex_t) or LOCK_SEM
  * (sem_wait/sem_post on a semaphore initialised to 1).
  *   contended = 0: one thread; samples[i] = time of `batch` lock+unlock pairs / batch (ns per pair).
- *                  spawn_first = 1 creates and joins a thread first: glibc on x86 leaves out the
- *                  `lock` prefix of its own atomics while a process has never had a second thread
- *                  (a "multiple threads" flag, sysdeps/unix/sysv/linux/single-thread.h), which makes
- *                  pthread_mutex_t look cheaper in a single-threaded program than it will be in yours.
+ *                  spawn_first = 1 creates and joins a thread first: while a process has never had a
+ *                  second thread, glibc's pthread_mutex_lock/unlock take and release a private mutex
+ *                  with plain stores, no atomic instruction (SINGLE_THREAD_P, i.e. __libc_single_threaded;
+ *                  lll_mutex_lock_optimized in nptl/pthread_mutex_lock.c), which makes pthread_mutex_t
+ *                  look cheaper in a single-threaded program than it will be in yours.
  *   contended = 1: two threads pinned to cpu_a/cpu_b each take the lock iters(+warmup) times with
  *                  `work` spins inside and outside; samples[i] = thread A's time to acquire (ns).
  * stats_out: [0] futex waits, [1] futex wakes (LOCK_FUTEX only), [2] 1 if the counter is exactly
@@ -263,12 +264,14 @@ int sem_pingpong(int named, const char *name, int cpu_a, int cpu_b, int warmup, 
         ab = sem_open(nab, O_CREAT | O_EXCL, 0600, 0);
         if (ab == SEM_FAILED)
             rc = -errno;
-        sem_unlink(nab);
+        else
+            sem_unlink(nab);                   /* ours: unlink only what we created */
         if (rc == 0) {
             ba = sem_open(nba, O_CREAT | O_EXCL, 0600, 0);
             if (ba == SEM_FAILED)
                 rc = -errno;
-            sem_unlink(nba);
+            else
+                sem_unlink(nba);
         }
     } else if (sem_init(ab, 1, 0) != 0 || sem_init(ba, 1, 0) != 0) {
         rc = -errno;

@@ -107,8 +107,9 @@ def lock_cost(kind: str = "futex", *, contended: bool = False, n: int | None = N
 
     ``contended=False``: one thread; each sample is the mean of ``batch`` lock+unlock pairs. With
     ``threaded=True`` (the default) the helper creates and joins a thread first, as any real program
-    that needs a lock has done; ``threaded=False`` shows glibc's single-threaded shortcut (on x86 its
-    atomics drop the ``lock`` prefix until a second thread has existed).
+    that needs a lock has done; ``threaded=False`` shows glibc's single-threaded shortcut (until a
+    second thread has existed, ``pthread_mutex_lock``/``unlock`` of a private mutex are plain stores,
+    no atomic instruction: ``lll_mutex_lock_optimized`` in glibc's ``nptl/pthread_mutex_lock.c``).
     ``contended=True``: two threads (pinned to ``cpus``, default both on the first allowed CPU) each
     take the lock ``n`` times, spinning ``work`` loop iterations inside and outside the critical
     section; each sample is one acquisition by thread A (from calling lock to holding it).
