@@ -84,7 +84,7 @@ def test_tampering_does_not_help_and_leaves_nothing_running(graded) -> None:  # 
     row = rows["tamper.ipynb"]
     # the wrong FCFS fails check 2 and the hidden check although the answer patched the helpers;
     # the edited check cell of task 2 was ignored (the reference check ran and passed on the real answer)
-    assert points(row) == dict(FULL, t1="16"), row
+    assert points(row) == dict(FULL, t1="21"), row
     assert "review: answer t1-answer uses the grading helpers" in row["status"]
     assert "check cells edited (ignored)" in row["status"]
     fb = (d / "grades_feedback" / "tamper.ipynb.md").read_text()

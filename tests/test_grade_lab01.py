@@ -73,7 +73,7 @@ def test_lab_shape() -> None:
         mine = [ci for ci in roles if ci.task == task]
         assert [ci.role for ci in mine].count("answer") == 1
         assert 2 <= [ci.role for ci in mine].count("check") <= 5
-        assert [ci.role for ci in mine].count("hidden-check") == 1
+        assert 1 <= [ci.role for ci in mine].count("hidden-check") <= 2
     assert any(ci.role == "live" for ci in roles)
     for cell, ci in _cells.lab_cells(nb):
         if ci.graded:  # the stored output is what a correct answer prints

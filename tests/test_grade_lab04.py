@@ -207,4 +207,4 @@ def test_wrong_answers_lose_exactly_their_checks(graded: tuple[dict[str, dict[st
     assert [seq[t] for t in TASKS] == ["35", "13", "35"]
     assert failed_checks(feedback, "wrong_seqlock.ipynb") == {"t2-check-2", "t2-hidden"}
     text = (feedback / "wrong_seqlock.ipynb.md").read_text()
-    assert "expected (seq1 1, copy [1, 0], seq2 1, retried), got (seq1 1, copy [1, 0], seq2 1, accepted)" in text
+    assert "expected (seq1 1, copy (1, 0), seq2 1, accepted=False), got (seq1 1, copy (1, 0), seq2 1, accepted=True)" in text

@@ -128,7 +128,7 @@ def test_seqlock_checks_feedback(ref: dict, capsys: pytest.CaptureFixture[str]) 
     wrong = _ns(SEQLOCK_WITHOUT_ODD_CHECK)["seqlock_reads"]
     c.check_seqlock("odd", wrong, [("wwrrrrwwrrrr", 2, True, "torn-retried ok")])
     out = capsys.readouterr().out
-    assert out.startswith("FAIL odd") and "attempt 0: expected (seq1 1, copy [1, 0], seq2 1, retried)" in out
+    assert out.startswith("FAIL odd") and "attempt 0: expected (seq1 1, copy (1, 0), seq2 1, accepted=False)" in out
     assert "expected outcomes: torn-retried, ok" in out
     c.check_random_seqlock("hidden", wrong, 4201, 150)
     assert capsys.readouterr().out.startswith("FAIL hidden: schedule ")

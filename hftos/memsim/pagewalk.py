@@ -20,8 +20,9 @@ Rules (those of x86-64 with CR0.WP = 1 and EFER.NXE = 1, the way Linux runs it; 
 not modelled, so kernel accesses to user pages are allowed):
 
 1. an address whose unused top bits are not a sign extension of the top used bit is
-   ``non-canonical`` (on x86 a general-protection fault, not a page fault); only for layouts
-   with ``canonical=True`` (the x86 ones);
+   ``non-canonical`` (on x86 a general-protection fault, not a page fault) for layouts with
+   ``canonical=True`` (the x86 ones); with ``canonical=False`` an address at or above
+   ``2**va_bits`` (or below 0) is reported as ``non-canonical`` too;
 2. the walk stops at the first not-present entry: fault ``not-present`` at that level
    (levels are numbered from 1, the root);
 3. otherwise the permissions are combined over all levels: writable only if every level has

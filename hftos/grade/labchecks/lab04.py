@@ -492,7 +492,7 @@ def _attempts(got: Any) -> list[Attempt]:
 
 
 def _fmt_att(a: Attempt) -> str:
-    return f"(seq1 {a[0]}, copy {list(a[1])}, seq2 {a[2]}, {'accepted' if a[3] else 'retried'})"
+    return f"(seq1 {a[0]}, copy {tuple(a[1])}, seq2 {a[2]}, accepted={a[3]})"
 
 
 def _compare_seqlock(fn: Callable[..., Any], schedule: str, words: int, check: bool) -> tuple[str, list[Attempt]]:
