@@ -54,7 +54,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Collection, Sequence
 
 __all__ = ["Op", "Description", "Process", "Step", "State", "parse", "simulate", "random_script", "run_kernel",
            "format_trace", "format_state", "compare", "main"]
@@ -344,13 +344,20 @@ def format_state(state: State) -> str:
     return "\n".join(out)
 
 
-def random_script(seed: int, n: int = 20, *, procs: int = 3, files: int = 2) -> str:
+def random_script(seed: int, n: int = 20, *, procs: int = 3, files: int = 2, ops: Collection[str] | None = None,
+                  open_flags: Sequence[str] = OPEN_FLAGS) -> str:
     """A valid random script of ``n`` operations (deterministic in ``seed``) for property tests and practice.
 
-    Uses at most ``procs`` processes and ``files`` file names; never produces an invalid operation.
+    Uses at most ``procs`` processes and ``files`` file names; never produces an invalid operation. ``ops`` limits
+    the operations used (default: all; ``open`` must be among them) and ``open_flags`` the flags ``open`` may get
+    (Lab 3 uses a subset without ``read``, ``exec`` and ``cloexec``).
     """
     if n < 1 or procs < 1 or files < 1:
         raise ValueError("n, procs and files must be >= 1")
+    if ops is not None and "open" not in ops:
+        raise ValueError("ops must include 'open'")
+    if not set(open_flags) <= set(OPEN_FLAGS):
+        raise ValueError(f"open_flags must be a subset of {OPEN_FLAGS}, got {tuple(open_flags)}")
     rng = random.Random(seed)
     names = [chr(ord("a") + i) + ".txt" for i in range(files)]
     lines: list[str] = []
@@ -374,12 +381,14 @@ def random_script(seed: int, n: int = 20, *, procs: int = 3, files: int = 2) -> 
         choices += ["exec"] if t else []
         if len(tables) > 1:
             choices.append("exit")
+        if ops is not None:
+            choices = [c for c in choices if c in ops]
         op = rng.choice(choices)
         fd = rng.choice(sorted(t)) if t else 0
         if op == "open":
             if len(t) >= 8:
                 continue
-            fl = [f for f in OPEN_FLAGS if rng.random() < (0.3 if f != "trunc" else 0.1)]
+            fl = [f for f in open_flags if rng.random() < (0.3 if f != "trunc" else 0.1)]
             new = lowest(t)
             t.add(new)
             if "cloexec" in fl:

@@ -189,68 +189,18 @@ def check_fd_script(label: str, fn: Callable[..., Any], name: str) -> None:
     print("  (run `python -m hftos.fssim.fdtable SCRIPT -c` on this script to see the trace, step by step)")
 
 
+#: The operations of task 1 (no ``read``, ``exec`` or ``cloexec``): the subset of the course simulator's script.
+FD_OPS = ("open", "dup", "dup2", "fork", "write", "lseek", "setfl", "close", "exit")
+
+
 def random_fd_script(rng: random.Random, n: int | None = None) -> str:
-    """A valid random script of task 1's operations (at most 3 processes, files a.txt and b.txt)."""
+    """A valid random script of task 1's operations (at most 3 processes, files a.txt and b.txt), drawn by the course
+    simulator's generator (:func:`hftos.fssim.fdtable.random_script`) restricted to :data:`FD_OPS`."""
+    from hftos.fssim import fdtable
+
     n = rng.randint(4, 16) if n is None else n
-    names = ["a.txt", "b.txt"]
-    words = ["ab", "xyz", "hello", "Q", "0123456789"]
-    tables: dict[str, set[int]] = {"p0": set()}
-    made = 1
-    lines: list[str] = []
-
-    def lowest(t: set[int]) -> int:
-        fd = 3
-        while fd in t:
-            fd += 1
-        return fd
-
-    while len(lines) < n:
-        pname = rng.choice(sorted(tables))
-        t = tables[pname]
-        choices = ["open"] * 3
-        if t:
-            choices += ["dup", "dup", "write", "write", "write", "lseek", "close", "dup2", "setfl"]
-        if made < 3:
-            choices += ["fork", "fork"]
-        if len(tables) > 1:
-            choices.append("exit")
-        op = rng.choice(choices)
-        fd = rng.choice(sorted(t)) if t else 0
-        if op in ("open", "dup") and len(t) >= 6:
-            continue
-        if op == "open":
-            flags = [f for f, p in (("append", 0.3), ("trunc", 0.1)) if rng.random() < p]
-            t.add(lowest(t))
-            lines.append(f"{pname} open {rng.choice(names)}" + (f" {','.join(flags)}" if flags else ""))
-        elif op == "dup":
-            t.add(lowest(t))
-            lines.append(f"{pname} dup {fd}")
-        elif op == "dup2":
-            new = rng.randint(3, 8)
-            t.add(new)
-            lines.append(f"{pname} dup2 {fd} {new}")
-        elif op == "fork":
-            child = f"p{made}"
-            made += 1
-            tables[child] = set(t)
-            lines.append(f"{pname} fork {child}")
-        elif op == "write":
-            lines.append(f"{pname} write {fd} {rng.choice(words)}")
-        elif op == "lseek":
-            whence = rng.choice(["set", "cur", "end"])
-            off = rng.randint(0, 12) if whence == "set" else rng.randint(0, 4)
-            lines.append(f"{pname} lseek {fd} {off} {whence}")
-        elif op == "setfl":
-            lines.append(f"{pname} setfl {fd} {rng.choice(['append', 'none'])}")
-        elif op == "close":
-            t.discard(fd)
-            lines.append(f"{pname} close {fd}")
-        elif op == "exit":
-            del tables[pname]
-            lines.append(f"{pname} exit")
-            if not tables:
-                break
-    return "\n".join(lines) + "\n"
+    return fdtable.random_script(rng.randrange(2 ** 32), n, procs=3, files=2, ops=FD_OPS,
+                                 open_flags=("append", "trunc"))
 
 
 def check_random_fd_scripts(label: str, fn: Callable[..., Any], seed: int, count: int) -> None:
