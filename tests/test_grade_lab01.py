@@ -19,7 +19,6 @@ import pytest
 from grade_fixtures import REFERENCE, ROOT, RR_WITHOUT_ARRIVAL_RULE, STUDENT, submission, write
 from hftos.grade import cells as _cells
 from hftos.grade.labchecks import lab01 as checks
-from hftos.grade.release import student_version
 
 LIMITS = ["--cell-timeout", "20", "--timeout", "120"]
 
@@ -55,12 +54,6 @@ def parallel_run(subs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 
 
 # ----------------------------------------------------------------------------- the lab itself
-
-
-def test_committed_student_notebook_is_generated() -> None:
-    reference = nbformat.read(str(REFERENCE), as_version=4)
-    assert STUDENT.read_text() == nbformat.writes(student_version(reference)) + "\n", \
-        "run: python -m hftos.grade.release labs/source/lab01_scheduling.ipynb -o labs/"
 
 
 def test_lab_shape() -> None:

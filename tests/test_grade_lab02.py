@@ -21,7 +21,6 @@ from grade_fixtures import ROOT, write
 from hftos.grade import cells as _cells
 from hftos.grade.autograde import oracle_patterns
 from hftos.grade.labchecks import lab02 as checks
-from hftos.grade.release import student_version
 
 REFERENCE = ROOT / "labs" / "source" / "lab02_memory.ipynb"
 STUDENT = ROOT / "labs" / "lab02_memory.ipynb"
@@ -99,12 +98,6 @@ def failing_checks(ns: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> li
 
 
 # ----------------------------------------------------------------------------- the lab itself
-
-
-def test_committed_student_notebook_is_generated() -> None:
-    reference = nbformat.read(str(REFERENCE), as_version=4)
-    assert STUDENT.read_text() == nbformat.writes(student_version(reference)) + "\n", \
-        "run: python -m hftos.grade.release labs/source/lab02_memory.ipynb -o labs/"
 
 
 def test_lab_shape() -> None:

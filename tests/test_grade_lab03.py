@@ -20,7 +20,6 @@ import pytest
 
 from hftos.grade import cells as _cells
 from hftos.grade.labchecks import lab03 as checks
-from hftos.grade.release import student_version
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "labs" / "source" / "lab03_files_io.ipynb"
@@ -112,12 +111,6 @@ def mutant(cid: str, old: str, new: str) -> dict:
 
 
 # ----------------------------------------------------------------------------- the lab itself
-
-
-def test_committed_student_notebook_is_generated() -> None:
-    reference = nbformat.read(str(REFERENCE), as_version=4)
-    assert STUDENT.read_text() == nbformat.writes(student_version(reference)) + "\n", \
-        "run: python -m hftos.grade.release labs/source/lab03_files_io.ipynb -o labs/"
 
 
 def test_lab_shape() -> None:

@@ -17,7 +17,6 @@ import pytest
 
 from grade_fixtures import ROOT, write
 from hftos.grade import cells as _cells
-from hftos.grade.release import student_version
 
 REFERENCE = ROOT / "labs" / "source" / "lab04_ipc.ipynb"
 STUDENT = ROOT / "labs" / "lab04_ipc.ipynb"
@@ -127,12 +126,6 @@ def failed_checks(feedback: Path, name: str) -> set[str]:
 
 
 # ----------------------------------------------------------------------------- the lab itself
-
-
-def test_committed_student_notebook_is_generated() -> None:
-    reference = nbformat.read(str(REFERENCE), as_version=4)
-    assert STUDENT.read_text() == nbformat.writes(student_version(reference)) + "\n", \
-        "run: python -m hftos.grade.release labs/source/lab04_ipc.ipynb -o labs/"
 
 
 def test_lab_shape() -> None:

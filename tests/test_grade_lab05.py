@@ -17,7 +17,6 @@ import pytest
 
 from hftos.grade import cells as _cells
 from hftos.grade.labchecks import lab05
-from hftos.grade.release import student_version
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "labs" / "source" / "lab05_signals.ipynb"
@@ -52,11 +51,6 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, dict[str
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     return {r["submission"]: r for r in csv.DictReader(io.StringIO(out.read_text()))}, d
-
-
-def test_committed_student_notebook_is_generated() -> None:
-    assert STUDENT.read_text() == nbformat.writes(student_version(nbformat.read(str(REFERENCE), as_version=4))) + "\n", \
-        "run: python -m hftos.grade.release labs/source/lab05_signals.ipynb -o labs/"
 
 
 def test_lab_shape() -> None:
