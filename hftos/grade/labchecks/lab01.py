@@ -81,18 +81,26 @@ def _fmt_avgs(avgs: tuple[float, float] | None) -> str:
     return "(some job never completes)" if avgs is None else f"average wait {avgs[0]:.2f}, turnaround {avgs[1]:.2f}"
 
 
+def _call_schedule(label: str, fn: Callable[..., Any], jobs: list[tuple[int, int]], args: tuple[Any, ...],
+                   where: str = "") -> list[Segment] | None:
+    """Call ``fn(jobs, *args)`` and normalise its schedule; print ``FAIL`` and return ``None`` if that fails."""
+    ok, got = common.call(fn, jobs, *args)
+    if not ok:
+        print(f"FAIL {label}: {got}")
+        return None
+    try:
+        return normalize(got)
+    except common.Invalid as exc:
+        print(f"FAIL {label}: {where}{exc}")
+        return None
+
+
 def check_schedule(label: str, fn: Callable[..., Any], jobs: Sequence[tuple[int, int]],
                    expected: Sequence[Segment], *args: Any) -> None:
     """Call ``fn(jobs, *args)`` and compare its schedule with ``expected``; print ``ok ...`` or why not."""
     expected_n = normalize(list(expected))
-    ok, got = common.call(fn, [tuple(j) for j in jobs], *args)
-    if not ok:
-        print(f"FAIL {label}: {got}")
-        return
-    try:
-        got_n = normalize(got)
-    except common.Invalid as exc:
-        print(f"FAIL {label}: {exc}")
+    got_n = _call_schedule(label, fn, [tuple(j) for j in jobs], args)
+    if got_n is None:
         return
     want = averages(jobs, expected_n)
     if got_n == expected_n:
@@ -135,14 +143,8 @@ def check_random_schedules(label: str, fn: Callable[..., Any], policy: str, seed
         args: tuple[Any, ...] = (rng.choice(list(quanta)),) if quanta else ()
         params = {"quantum": args[0]} if quanta else {}
         expected = oracle_schedule(policy, jobs, **params)
-        ok, got = common.call(fn, list(jobs), *args)
-        if not ok:
-            print(f"FAIL {label}: {got}")
-            return
-        try:
-            got_n = normalize(got)
-        except common.Invalid as exc:
-            print(f"FAIL {label}: workload {k}: {exc}")
+        got_n = _call_schedule(label, fn, list(jobs), args, where=f"workload {k}: ")
+        if got_n is None:
             return
         if got_n != expected:
             print(f"FAIL {label}: workload {k} of {count} differs")
