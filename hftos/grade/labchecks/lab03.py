@@ -327,17 +327,22 @@ def check_recovery(label: str, fn: Callable[..., Any], case: str) -> None:
         status, expected, got, image = _recovery_case(fn, workload, mode, k)
         after = "nothing written" if k == 0 else f"w{k} {a.writes[k - 1].target} {a.writes[k - 1].what}"
         if status != "ok":
-            print(f"FAIL {label}: {mode} mode, {workload!r}, crash after {after} (k={k})"
-                  + (f": {got}" if status in ("call", "invalid") else ""))
-            for line in _show_image(image):
-                print(line)
-            print(f"  expected: {_fmt_rec(*expected)}")
-            if status == "diff":
-                print(f"  got:      {_cut(_fmt_rec(*got))}")
+            _print_recovery_failure(f"FAIL {label}: {mode} mode, {workload!r}, crash after {after} (k={k})",
+                                    status, expected, got, image)
             return
         where = "nothing written" if k == 0 else f"after w{k}, {a.writes[k - 1].target}"
         lines.append(f"ok   {label}, crash k={k:<2} ({where}): {_fmt_rec(*expected)}")
     print("\n".join(lines))
+
+
+def _print_recovery_failure(head: str, status: str, expected: Any, got: Any, image: Any) -> None:
+    """The feedback of a failed recovery case: what happened, the crashed disk, expected and (if any) got."""
+    print(head + (f": {got}" if status in ("call", "invalid") else ""))
+    for line in _show_image(image):
+        print(line)
+    print(f"  expected: {_fmt_rec(*expected)}")
+    if status == "diff":
+        print(f"  got:      {_cut(_fmt_rec(*got))}")
 
 
 def check_random_recoveries(label: str, fn: Callable[..., Any], seed: int, count: int) -> None:
@@ -358,13 +363,8 @@ def check_random_recoveries(label: str, fn: Callable[..., Any], seed: int, count
         k_case += 1
         if status == "ok":
             continue
-        print(f"FAIL {label}: case {k_case} of {count}: {mode} mode, {'; '.join(map(str, ops))!r}, crash k={k}"
-              + (f": {got}" if status in ("call", "invalid") else ""))
-        for line in _show_image(image):
-            print(line)
-        print(f"  expected: {_fmt_rec(*expected)}")
-        if status == "diff":
-            print(f"  got:      {_cut(_fmt_rec(*got))}")
+        _print_recovery_failure(f"FAIL {label}: case {k_case} of {count}: {mode} mode, "
+                                f"{'; '.join(map(str, ops))!r}, crash k={k}", status, expected, got, image)
         return
     print(f"ok   {label}: {count} random crash points match")
 
